@@ -1,0 +1,37 @@
+"""profilestore: event-sourced player profiles with session locking for game backends."""
+
+from profilestore.application.default import default_engine
+from profilestore.application.engine import Engine
+from profilestore.application.profile import Profile
+from profilestore.application.settings import Settings
+from profilestore.application.signals import Connection, Signal
+from profilestore.application.store import ProfileStore
+from profilestore.application.versions import VersionQuery
+from profilestore.domain.errors import (
+    DataError,
+    InvalidKeyError,
+    ProfileStoreError,
+    SessionLostError,
+    StoreClosedError,
+)
+from profilestore.domain.values import HistoryEntry, KeyInfo, Server, SortDirection
+
+__all__ = [
+    "Connection",
+    "DataError",
+    "Engine",
+    "HistoryEntry",
+    "InvalidKeyError",
+    "KeyInfo",
+    "Profile",
+    "ProfileStore",
+    "ProfileStoreError",
+    "Server",
+    "SessionLostError",
+    "Settings",
+    "Signal",
+    "SortDirection",
+    "StoreClosedError",
+    "VersionQuery",
+    "default_engine",
+]

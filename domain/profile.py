@@ -1,0 +1,257 @@
+"""The profile aggregate: one profile's stream of facts, and the session rules that decide them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+import jsonpatch
+import orjson
+from eventsourcing.domain import Aggregate
+
+from .errors import ProfileStoreError, SessionLostError
+
+Session = dict[str, str]
+JsonDict = dict[str, Any]
+
+_NAMESPACE = UUID("5f2b6c1e-3c1d-4d0e-9a57-0c6f3b8e2a11")
+SAVED_VERSION_TYPES = frozenset({"ProfileCreated", "Saved", "Overwritten", "Reset"})
+
+
+def profile_id(store_name: str, key: str) -> UUID:
+    """The aggregate id of (store, key): injective because the pair is JSON-encoded first."""
+    return uuid5(_NAMESPACE, json.dumps([store_name, key]))
+
+
+def describe(session: Session | None) -> str:
+    """A session for messages: place/job."""
+    return "nobody" if session is None else f"{session['place_id']}/{session['job_id']}"
+
+
+class ProfileAggregate(Aggregate):
+    """A profile's saved data, its session owner and epoch, and the rules for changing them."""
+
+    class ProfileCreated(Aggregate.Event):
+        """The key came to life with the store template."""
+
+        store_name: str
+        key: str
+        data: JsonDict
+        session: Session | None
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            profile._begin_life(self)
+
+    class SessionStarted(Aggregate.Event):
+        """A server claimed the session; the epoch grew by one."""
+
+        session: Session
+        session_load_count: int
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            profile.session = self.session
+            profile.session_load_count = self.session_load_count
+            profile.requested_by = None
+            profile.owner_active_at = self.timestamp
+
+    class SessionRequested(Aggregate.Event):
+        """A server asked the owner to save and release."""
+
+        session: Session
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            profile.requested_by = self.session
+            profile.requested_at = self.timestamp
+
+    class SessionEnded(Aggregate.Event):
+        """The session ended: released by its owner, or taken, overwritten, or shut down."""
+
+        session: Session | None
+        reason: str
+        ended_session: Session | None
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            profile.session = None
+            profile.owner_active_at = None
+
+    class Saved(Aggregate.Event):
+        """The owner stored a change: an RFC 6902 patch from the previous saved data."""
+
+        session: Session
+        patch: list[JsonDict]
+        processed_messages: list[int]
+        metadata: JsonDict | None
+        user_ids: list[int] | None
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            if self.patch:
+                jsonpatch.apply_patch(profile.data, copy.deepcopy(self.patch), in_place=True)
+            if self.metadata is not None:
+                profile.metadata = copy.deepcopy(self.metadata)
+            if self.user_ids is not None:
+                profile.user_ids = list(self.user_ids)
+            profile._mark_saved(self)
+            profile.owner_active_at = self.timestamp
+
+    class Removed(Aggregate.Event):
+        """The profile was erased; this data-free tombstone keeps the highest version."""
+
+        store_name: str
+        key: str
+        session: Session | None
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            profile._end_life()
+            profile.removed = True
+
+    class Redacted(Aggregate.Event):
+        """An event whose content was erased by a later removal."""
+
+        session: Session | None
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            pass
+
+    # ---- construction and replay -------------------------------------------------------------
+
+    @classmethod
+    def blank(cls, originator_id: UUID, store_name: str = "", key: str = "") -> ProfileAggregate:
+        """An aggregate with no events yet (version 0), ready for its first event."""
+        profile = cls.__new__(cls)
+        profile.__base_init__(originator_id, 0, datetime.min)
+        profile._end_life()
+        profile.store_name, profile.key = store_name, key
+        profile.removed = False
+        profile.session_load_count = 0
+        return profile
+
+    @classmethod
+    def replay(cls, events: Iterable[Aggregate.Event], initial: ProfileAggregate | None = None
+               ) -> ProfileAggregate | None:
+        """Fold events into an aggregate (the repository's projector function)."""
+        profile = initial
+        for event in events:
+            if profile is None:
+                profile = cls.blank(event.originator_id)
+            event.mutate(profile)
+        return profile
+
+    def _end_life(self) -> None:
+        self.live = False
+        self.data: JsonDict = {}
+        self.metadata: JsonDict = {}
+        self.user_ids: list[int] = []
+        self.created_at: datetime | None = None
+        self.saved_version = 0
+        self.saved_at: datetime | None = None
+        self.session: Session | None = None
+        self.owner_active_at: datetime | None = None
+        self.requested_by: Session | None = None
+        self.requested_at: datetime | None = None
+
+    def _begin_life(self, event: ProfileAggregate.ProfileCreated) -> None:
+        self._end_life()
+        self.live, self.removed = True, False
+        self.store_name, self.key = event.store_name, event.key
+        self.data = copy.deepcopy(event.data)
+        self.created_at = event.timestamp
+        self.session_load_count = 0
+        self._mark_saved(event)
+
+    def _mark_saved(self, event: Aggregate.Event) -> None:
+        self.saved_version = event.originator_version
+        self.saved_at = event.timestamp
+
+    def _stamp(self, now: datetime) -> datetime:
+        """max(now, previous event's timestamp): a history never goes back in time."""
+        return now if self.version == 0 or now > self.modified_on else self.modified_on
+
+    # ---- questions the application asks -------------------------------------------------------
+
+    def is_owned_by(self, session: Session, epoch: int | None = None) -> bool:
+        """True if `session` holds the session (in epoch `epoch`, when given)."""
+        return self.live and self.session == session and (
+            epoch is None or epoch == self.session_load_count
+        )
+
+    def owner_is_dead(self, now: datetime, assume_dead: float) -> bool:
+        """The owner wrote nothing under its session for longer than `assume_dead` seconds."""
+        if self.session is None or self.owner_active_at is None:
+            return False
+        return (now - self.owner_active_at).total_seconds() > assume_dead
+
+    # ---- commands: check, then record --------------------------------------------------------
+
+    def create(self, template: JsonDict, session: Session | None, now: datetime) -> None:
+        """Bring a key with no live events to life with the template."""
+        if self.live:
+            raise ProfileStoreError(f"profile {self.store_name!r}/{self.key!r} already exists")
+        self.trigger_event(self.ProfileCreated, timestamp=self._stamp(now), store_name=self.store_name,
+                           key=self.key, data=copy.deepcopy(template), session=session)
+
+    def start_session(self, session: Session, now: datetime) -> None:
+        """Claim a free session (or re-take one this server's identity already holds)."""
+        if self.session is not None and self.session != session:
+            raise SessionLostError(f"the session is held by {describe(self.session)}")
+        self.trigger_event(self.SessionStarted, timestamp=self._stamp(now), session=session,
+                           session_load_count=self.session_load_count + 1)
+
+    def take_session(self, session: Session, now: datetime) -> None:
+        """Take a session another server holds, without its release (steal or assume-dead)."""
+        if self.session is None or self.session == session:
+            raise ProfileStoreError("there is no other owner to take the session from")
+        stamp = self._stamp(now)
+        self.trigger_event(self.SessionEnded, timestamp=stamp, session=session, reason="Stolen",
+                           ended_session=self.session)
+        self.start_session(session, stamp)
+
+    def request_session(self, session: Session, now: datetime) -> None:
+        """Ask the owner to save and release."""
+        if self.session is None or self.session == session:
+            raise ProfileStoreError("there is no other owner to request the session from")
+        self.trigger_event(self.SessionRequested, timestamp=self._stamp(now), session=session)
+
+    def check_owner(self, session: Session, epoch: int) -> None:
+        """Raise SessionLostError unless `session` still holds this epoch."""
+        if not self.is_owned_by(session, epoch):
+            if not self.live:
+                raise SessionLostError("the profile was removed")
+            raise SessionLostError(
+                f"the session is now held by {describe(self.session)}"
+                f" (epoch {self.session_load_count}, ours was {epoch})"
+            )
+
+    def save(self, session: Session, epoch: int, now: datetime, data: JsonDict | None,
+             metadata: JsonDict | None = None, user_ids: list[int] | None = None,
+             processed_messages: Iterable[int] = ()) -> None:
+        """Record the owner's data as a patch from the last saved data (None: an empty patch)."""
+        self.check_owner(session, epoch)
+        patch = [] if data is None else jsonpatch.make_patch(self.data, data).patch
+        if metadata is not None and _same_json(metadata, self.metadata):
+            metadata = None
+        if user_ids is not None and list(user_ids) == self.user_ids:
+            user_ids = None
+        self.trigger_event(self.Saved, timestamp=self._stamp(now), session=session, patch=patch,
+                           processed_messages=sorted(processed_messages),
+                           metadata=copy.deepcopy(metadata),
+                           user_ids=None if user_ids is None else list(user_ids))
+
+    def end_session(self, session: Session, epoch: int, reason: str, now: datetime) -> None:
+        """The owner releases its session."""
+        self.check_owner(session, epoch)
+        self.trigger_event(self.SessionEnded, timestamp=self._stamp(now), session=session,
+                           reason=reason, ended_session=session)
+
+    def remove(self, now: datetime) -> None:
+        """Erase the profile: a tombstone at the highest version."""
+        self.trigger_event(self.Removed, timestamp=self._stamp(now), store_name=self.store_name,
+                           key=self.key, session=None)
+
+
+def _same_json(a: JsonDict, b: JsonDict) -> bool:
+    option = orjson.OPT_SORT_KEYS
+    return orjson.dumps(a, option=option) == orjson.dumps(b, option=option)

@@ -1,0 +1,82 @@
+"""Checks that keys, data, metadata and messages can be stored as JSON and read back unchanged."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from .errors import DataError, InvalidKeyError
+
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what the JSON encoder can write exactly
+
+
+def check_key(value: object, what: str, max_length: int) -> str:
+    """A store name or profile key: a str of 1..max_length characters."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not 1 <= len(value) <= max_length:
+        raise InvalidKeyError(
+            f"{what} must be 1 to {max_length} characters long, got {len(value)}: {value[:60]!r}"
+        )
+    return value
+
+
+def json_problem(value: Any, path: str) -> str | None:
+    """The first place in `value` that JSON would not give back as it went in, or None."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not _INT_MIN <= item <= _INT_MAX:
+                return f"{where}: int out of the 64-bit range"
+        elif kind is float:
+            if not math.isfinite(item):
+                return f"{where}: non-finite float {item}"
+        elif kind is dict:
+            for key, child in item.items():
+                if type(key) is not str:
+                    return f"{where}: key {key!r} is {type(key).__name__}, not str"
+                stack.append((child, f"{where}[{key!r}]"))
+        elif kind is list:
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+        else:
+            return f"{where}: {kind.__name__}"
+    return None
+
+
+def encode_json(value: Any, path: str, max_bytes: int) -> bytes:
+    """Compact UTF-8 JSON of a checked dict, within max_bytes; raises DataError naming the problem."""
+    if type(value) is not dict:
+        raise DataError(f"{path}: {type(value).__name__}, not dict")
+    problem = json_problem(value, path)
+    if problem:
+        raise DataError(problem)
+    encoded = orjson.dumps(value)
+    if len(encoded) > max_bytes:
+        raise DataError(f"{path}: {len(encoded)} bytes, over the limit of {max_bytes}")
+    return encoded
+
+
+def check_metadata(value: Any, max_chars: int) -> bytes:
+    """Metadata as compact JSON within max_chars characters."""
+    encoded = encode_json(value, "metadata", max_chars * 4)
+    chars = len(encoded.decode())
+    if chars > max_chars:
+        raise DataError(f"metadata: {chars} characters, over the limit of {max_chars}")
+    return encoded
+
+
+def check_template(value: object) -> dict[str, Any]:
+    """A store template: a JSON-compatible dict (TypeError otherwise, as ProfileStore.New does)."""
+    if type(value) is not dict:
+        raise TypeError(f"template must be a dict, not {type(value).__name__}")
+    problem = json_problem(value, "template")
+    if problem:
+        raise TypeError(f"template is not JSON-compatible: {problem}")
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(value))
+    return copied
