@@ -1,0 +1,160 @@
+"""Profile: a player's data in a session (from start_session) or read-only (from get)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from profilestore.domain.errors import ProfileStoreError
+from profilestore.domain.profile import ProfileAggregate, Session
+from profilestore.domain.timeutil import to_ms
+from profilestore.domain.values import KeyInfo
+
+from . import clock
+from .signals import Signal
+
+if TYPE_CHECKING:
+    from .store import ProfileStore
+
+log = logging.getLogger("profilestore")
+
+
+class Profile:
+    """A profile's data, metadata and user ids, its session state and its signals."""
+
+    def __init__(self, store: ProfileStore, aggregate: ProfileAggregate, *,
+                 session: Session | None, read_only: bool) -> None:
+        self.profile_store = store
+        self.key = aggregate.key
+        self.lock = threading.RLock()
+        self.on_save = Signal("on_save")
+        self.on_last_save = Signal("on_last_save")
+        self.on_session_end = Signal("on_session_end")
+        self.on_after_save = Signal("on_after_save")
+        self._read_only = read_only
+        self._state = "read" if read_only else "active"
+        self._state_lock = threading.Lock()
+        self._replica = aggregate
+        self._stale = False
+        self.session: dict[str, str] | None = copy.deepcopy(session)
+        self.session_load_count = aggregate.session_load_count
+        created = aggregate.created_at
+        self.first_session_time = int(created.timestamp()) if created is not None else 0
+        self._data: dict[str, Any] = copy.deepcopy(aggregate.data)
+        self._metadata: dict[str, Any] = copy.deepcopy(aggregate.metadata)
+        self._user_ids: list[int] = list(aggregate.user_ids)
+        self._last_saved: dict[str, Any] = copy.deepcopy(aggregate.data)
+        self._key_info = _key_info(aggregate)
+        self.loaded_at = clock.seconds()
+
+    def __repr__(self) -> str:
+        return f"<Profile {self.profile_store.name!r}/{self.key!r} {self._state}>"
+
+    # ---- data -----------------------------------------------------------------------------
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The profile's data; changes are saved while the session is active."""
+        return self._data
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        if not isinstance(value, dict):
+            raise TypeError(f"Profile.data must be a dict, not {type(value).__name__}")
+        self._data = value
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Saved with the profile (ProfileStore's RobloxMetaData), small."""
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        if not isinstance(value, dict):
+            raise TypeError(f"Profile.metadata must be a dict, not {type(value).__name__}")
+        self._metadata = value
+
+    @property
+    def last_saved_data(self) -> dict[str, Any]:
+        """What the last committed save stored (a copy distinct from `data`)."""
+        return self._last_saved
+
+    @property
+    def key_info(self) -> KeyInfo:
+        """Created and updated times, saved version, user ids and metadata as last stored."""
+        return self._key_info
+
+    @property
+    def user_ids(self) -> tuple[int, ...]:
+        """User ids associated with the profile, for erasure requests."""
+        return tuple(self._user_ids)
+
+    def add_user_id(self, user_id: int) -> None:
+        """Associate a user id (duplicates ignored)."""
+        _check_user_id(user_id)
+        with self.lock:
+            if user_id not in self._user_ids:
+                self._user_ids.append(user_id)
+
+    def remove_user_id(self, user_id: int) -> None:
+        """Forget a user id."""
+        _check_user_id(user_id)
+        with self.lock:
+            if user_id in self._user_ids:
+                self._user_ids.remove(user_id)
+
+    def reconcile(self) -> None:
+        """Fill keys missing from `data` from the store template, recursively into dicts."""
+        with self.lock:
+            _reconcile(self._data, self.profile_store.template)
+
+    # ---- session --------------------------------------------------------------------------
+
+    def is_active(self) -> bool:
+        """True while this engine holds the session and changes to `data` will be saved."""
+        return self._state == "active"
+
+    def save(self) -> bool:
+        """Save now; True once committed, False if the database failed or the session ended."""
+        if self._read_only:
+            raise ProfileStoreError("save() is for session profiles; use set() on a read-only one")
+        return self.profile_store.engine._saver.save(self, auto=False)
+
+    def end_session(self) -> None:
+        """Save for the last time and release the session (safe to call twice)."""
+        if self._read_only:
+            return
+        self.profile_store.engine._saver.end(self, "Manual")
+
+    def _committed(self, aggregate: ProfileAggregate, saved: dict[str, Any] | None) -> None:
+        """Bookkeeping after a commit: the replica, last saved data and key info."""
+        self._replica = aggregate
+        if saved is not None:
+            self._last_saved = saved
+        self._key_info = _key_info(aggregate)
+
+
+def _key_info(aggregate: ProfileAggregate) -> KeyInfo:
+    created, saved = aggregate.created_at, aggregate.saved_at
+    return KeyInfo(
+        created_time=to_ms(created) if created else 0,
+        updated_time=to_ms(saved) if saved else 0,
+        version=str(aggregate.saved_version),
+        user_ids=tuple(aggregate.user_ids),
+        metadata=copy.deepcopy(aggregate.metadata),
+    )
+
+
+def _check_user_id(user_id: object) -> None:
+    if isinstance(user_id, bool) or not isinstance(user_id, int):
+        raise TypeError(f"user ids are int, not {type(user_id).__name__}")
+
+
+def _reconcile(target: dict[str, Any], template: dict[str, Any]) -> None:
+    for key, value in template.items():
+        if key not in target:
+            target[key] = copy.deepcopy(value)
+        elif isinstance(target[key], dict) and isinstance(value, dict):
+            _reconcile(target[key], value)

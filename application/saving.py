@@ -1,0 +1,226 @@
+"""Saves, final saves and lost sessions: every write a session profile makes goes through here."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from profilestore.domain.errors import DataError, SessionLostError
+from profilestore.domain.profile import ProfileAggregate
+from profilestore.domain.validation import check_metadata, encode_json
+
+from . import clock
+from .event_log import Conflict, DatabaseFailure
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .profile import Profile
+
+log = logging.getLogger("profilestore")
+MAX_CONFLICT_RETRIES = 100
+
+
+@dataclass
+class Snapshot:
+    """A private, checked copy of what a save stores."""
+
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    user_ids: list[int]
+
+
+@dataclass
+class FinalRetry:
+    """A final save that failed and is tried again with backoff."""
+
+    profile: Profile
+    snapshot: Snapshot | None
+    reason: str
+    next_at: float
+    backoff: float = 1.0
+
+
+class Saver:
+    """Writes of session profiles: save, end (final save), lose; final-save retries."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._retries: list[FinalRetry] = []
+        self._lock = threading.Lock()
+
+    # ---- the pieces ----------------------------------------------------------------------------
+
+    def snapshot(self, profile: Profile) -> Snapshot:
+        """Check and copy data, metadata and user ids under the profile's lock."""
+        settings = self._engine.settings
+        with profile.lock:
+            data = encode_json(profile._data, "data", settings.max_data_bytes)
+            metadata = check_metadata(profile._metadata, settings.max_metadata_chars)
+            return Snapshot(orjson.loads(data), orjson.loads(metadata), list(profile._user_ids))
+
+    def write(self, profile: Profile, command: Callable[[ProfileAggregate], None]) -> None:
+        """Decide on the newest replica and append; on a conflict re-read and decide again.
+
+        The domain decides whether the session still holds (SessionLostError if not), so a
+        conflict caused by another writer's message or request is simply retried.
+        """
+        store = profile.profile_store
+        event_log = self._engine._log(store._is_mock)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            if profile._stale:
+                profile._replica = event_log.load(profile._replica.id, store.name, profile.key)
+                profile._stale = False
+            replica = profile._replica
+            try:
+                command(replica)
+                event_log.append(replica)
+            except Conflict:
+                profile._stale = True
+                continue
+            except BaseException:
+                profile._stale = True
+                raise
+            self._engine._health.answered()
+            return
+        raise DatabaseFailure(f"gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
+
+    def _owned_save(self, profile: Profile, snap: Snapshot | None) -> Callable[[ProfileAggregate], None]:
+        session, epoch, now = profile.session or {}, profile.session_load_count, clock.now()
+
+        def command(replica: ProfileAggregate) -> None:
+            if snap is None:
+                replica.save(session, epoch, now, None)
+            else:
+                replica.save(session, epoch, now, snap.data, snap.metadata, snap.user_ids)
+        return command
+
+    # ---- save ------------------------------------------------------------------------------
+
+    def save(self, profile: Profile, *, auto: bool) -> bool:
+        """A normal save (one attempt). Auto-saves write a heartbeat even when data is bad."""
+        if not profile.is_active():
+            log.warning("save() of %r ignored: the session is not active", profile)
+            return False
+        store, engine = profile.profile_store, self._engine
+        with engine._key_lock(store._token(profile.key)), engine._in_flight():
+            if not profile.is_active():
+                log.warning("save() of %r ignored: the session is not active", profile)
+                return False
+            with profile.lock:
+                profile.on_save.fire()
+            try:
+                snap: Snapshot | None = self.snapshot(profile)
+            except DataError as error:
+                engine._health.report(str(error), store.name, profile.key)
+                if not auto:
+                    raise
+                snap = None
+            try:
+                self.write(profile, self._owned_save(profile, snap))
+            except SessionLostError as error:
+                self.lose(profile, str(error))
+                return False
+            except DatabaseFailure as error:
+                engine._health.report(str(error), store.name, profile.key)
+                return False
+            profile._committed(profile._replica, None if snap is None else snap.data)
+            engine._autosave.touch(profile)
+            with profile.lock:
+                profile.on_after_save.fire(profile.last_saved_data)
+            return True
+
+    # ---- end -------------------------------------------------------------------------------
+
+    def end(self, profile: Profile, reason: str) -> bool:
+        """End the session with a final save; False if it was not active (ended already)."""
+        with profile._state_lock:
+            if profile._state != "active":
+                return False
+            profile._state = "ending"
+        store, engine = profile.profile_store, self._engine
+        with engine._in_flight():
+            with profile.lock:
+                profile.on_save.fire()
+                profile.on_last_save.fire(reason)
+                try:
+                    snap: Snapshot | None = self.snapshot(profile)
+                except DataError as error:
+                    engine._health.report(str(error), store.name, profile.key)
+                    if reason == "Manual":
+                        profile._state = "active"
+                        raise
+                    snap = None
+            self._deactivate(profile)
+            self._final_write(profile, snap, reason, retry=True)
+        return True
+
+    def _final_write(self, profile: Profile, snap: Snapshot | None, reason: str, *, retry: bool
+                     ) -> bool:
+        store, engine = profile.profile_store, self._engine
+        session, epoch, now = profile.session or {}, profile.session_load_count, clock.now()
+
+        def command(replica: ProfileAggregate) -> None:
+            if snap is not None:
+                replica.save(session, epoch, now, snap.data, snap.metadata, snap.user_ids)
+            replica.end_session(session, epoch, reason, now)
+
+        with engine._key_lock(store._token(profile.key)):
+            try:
+                self.write(profile, command)
+            except SessionLostError as error:
+                log.info("final save of %r skipped: %s", profile, error)
+                return True
+            except DatabaseFailure as error:
+                engine._health.report(f"final save failed: {error}", store.name, profile.key)
+                if retry:
+                    self._schedule(FinalRetry(profile, snap, reason, clock.seconds() + 1.0))
+                return False
+        profile._committed(profile._replica, None if snap is None else snap.data)
+        with profile.lock:
+            profile.on_after_save.fire(profile.last_saved_data)
+        return True
+
+    def _deactivate(self, profile: Profile) -> None:
+        profile._state = "inactive"
+        self._engine._unregister(profile)
+        with profile.lock:
+            profile.on_session_end.fire()
+
+    def lose(self, profile: Profile, why: str) -> None:
+        """The session was taken, overwritten or removed: end it here, unsaved changes dropped."""
+        with profile._state_lock:
+            if profile._state != "active":
+                return
+            profile._state = "ending"
+        log.warning("session of %r lost: %s", profile, why)
+        self._deactivate(profile)
+
+    # ---- final-save retries ----------------------------------------------------------------
+
+    def _schedule(self, retry: FinalRetry) -> None:
+        with self._lock:
+            self._retries.append(retry)
+
+    def pending(self, token: tuple[bool, str, str] | None = None) -> list[FinalRetry]:
+        """Final saves still to retry (for one key, when given)."""
+        with self._lock:
+            return [r for r in self._retries
+                    if token is None or r.profile.profile_store._token(r.profile.key) == token]
+
+    def retry_due(self, *, force: bool = False, token: tuple[bool, str, str] | None = None) -> None:
+        """Try again the final saves that are due (all of them when `force`)."""
+        cap = 8.0 if self._engine.is_closing else 20.0
+        for retry in self.pending(token):
+            if not force and clock.seconds() < retry.next_at:
+                continue
+            if self._final_write(retry.profile, retry.snapshot, retry.reason, retry=False):
+                with self._lock:  # the close worker and the engine thread may both get here
+                    if retry in self._retries:
+                        self._retries.remove(retry)
+            else:
+                retry.backoff = min(retry.backoff * 2, cap)
+                retry.next_at = clock.seconds() + retry.backoff
