@@ -84,8 +84,8 @@ class Claimer:
         while not stop():
             now, now_s = clock.now(), clock.seconds()
             try:
+                engine._saver.retry_due(force=True, token=store._token(key))
                 with engine._key_lock(store._token(key)), engine._in_flight():
-                    engine._saver.retry_due(force=True, token=store._token(key))
                     replica = event_log.load(pid, store.name, key)
                     action = self._decide(replica, store, job, requested_at, next_reread, now)
                     if action == "give up":
@@ -93,8 +93,6 @@ class Claimer:
                     if action in ("claim", "request"):
                         event_log.append(replica)
                         engine._health.answered()
-                    if action == "claim":
-                        return self._activate(store, replica, job)
             except Conflict:
                 continue  # someone wrote first: re-read and decide again
             except DatabaseFailure as error:
@@ -104,6 +102,8 @@ class Claimer:
                 clock.sleep_until(clock.seconds() + backoff, stop)
                 backoff = min(backoff * 2, 20.0)
                 continue
+            if action == "claim":
+                return self._activate(store, replica, job)
             if action == "request":
                 requested_at = now
                 next_reread = now_s + settings.first_load_repeat

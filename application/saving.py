@@ -106,12 +106,13 @@ class Saver:
             log.warning("save() of %r ignored: the session is not active", profile)
             return False
         store, engine = profile.profile_store, self._engine
-        with engine._key_lock(store._token(profile.key)), engine._in_flight():
+        # Lock order, everywhere: profile.lock, then the key lock. Game code that holds
+        # profile.lock may call save(); the lock is re-entrant, so this cannot deadlock.
+        with profile.lock, engine._key_lock(store._token(profile.key)), engine._in_flight():
             if not profile.is_active():
                 log.warning("save() of %r ignored: the session is not active", profile)
                 return False
-            with profile.lock:
-                profile.on_save.fire()
+            profile.on_save.fire()
             try:
                 snap: Snapshot | None = self.snapshot(profile)
             except DataError as error:
@@ -129,8 +130,7 @@ class Saver:
                 return False
             profile._committed(profile._replica, None if snap is None else snap.data)
             engine._autosave.touch(profile)
-            with profile.lock:
-                profile.on_after_save.fire(profile.last_saved_data)
+            profile.on_after_save.fire(profile.last_saved_data)
             return True
 
     # ---- end -------------------------------------------------------------------------------

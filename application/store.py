@@ -155,9 +155,9 @@ class ProfileStore:
         event_log = engine._log(self._is_mock)
 
         def erase() -> bool:
+            engine._saver.retry_due(force=True, token=self._token(key))
             while True:
                 with engine._key_lock(self._token(key)), engine._in_flight():
-                    engine._saver.retry_due(force=True, token=self._token(key))
                     replica = event_log.load(pid, self.name, key)
                     if not replica.live:
                         return True
