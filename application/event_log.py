@@ -10,6 +10,7 @@ import orjson
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.utils import get_topic
+
 from profilestore.domain.profile import ProfileAggregate
 from profilestore.domain.timeutil import to_ms, to_us
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
 from profilestore.domain.errors import DataError, SessionLostError
 from profilestore.domain.profile import ProfileAggregate
 from profilestore.domain.validation import check_metadata, encode_json

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
+
 from profilestore.domain.profile import SAVED_VERSION_TYPES, ProfileAggregate, profile_id
 from profilestore.domain.timeutil import EPOCH, to_ms
 from profilestore.domain.values import HistoryEntry, SortDirection

@@ -12,6 +12,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
+
 from profilestore.domain.timeutil import from_us, to_us
 
 
