@@ -26,8 +26,10 @@ test: $(VENV)/.installed-dev lint typecheck pytest
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
+# mypy checks the installed package from outside the checkout: the checkout's root holds the
+# facade __init__.py, and its folder name need not be a valid package name.
 typecheck: $(VENV)/.installed-dev
-	$(BIN)/mypy domain application infrastructure
+	cd $(VENV) && bin/mypy --config-file ../pyproject.toml -p profilestore
 
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
