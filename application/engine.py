@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
+from uuid import UUID
 
 from profilestore.domain.values import Server
 
@@ -18,6 +19,7 @@ from . import clock
 from .autosave import AutoSaveRing
 from .claiming import Claimer
 from .event_log import DatabaseFailure, EventLog
+from .following import Follower
 from .health import Health
 from .profile import Profile
 from .saving import Saver
@@ -61,7 +63,9 @@ class Engine:
         self._autosave = AutoSaveRing()
         self._saver = Saver(self)
         self._claimer = Claimer(self)
+        self._follower = Follower(self)
         self._connect()
+        self._follower.start()
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(target=self._loop, name="profilestore", daemon=True)
@@ -111,6 +115,7 @@ class Engine:
         try:
             self._health.tick()
             if not self.is_closing:
+                self._follower.poll_if_due()
                 for profile in self._autosave.due(self.settings.auto_save_period):
                     self._saver.save(profile, auto=True)
             self._saver.retry_due()
@@ -142,6 +147,14 @@ class Engine:
     def _active(self, token: Token) -> Profile | None:
         with self._registry:
             return self._sessions.get(token)
+
+    def _held(self, originator_id: UUID) -> Profile | None:
+        """The live profile this engine holds with that aggregate id, if any."""
+        with self._registry:
+            for (mock, _, _), profile in self._sessions.items():
+                if not mock and profile._replica.id == originator_id:
+                    return profile
+        return None
 
     def _register(self, profile: Profile) -> None:
         with self._registry:

@@ -36,6 +36,7 @@ class Profile:
         self._read_only = read_only
         self._state = "read" if read_only else "active"
         self._state_lock = threading.Lock()
+        self._end_claimed = False  # one final save per session, whoever asks first
         self._replica = aggregate
         self._stale = False
         self.session: dict[str, str] | None = copy.deepcopy(session)

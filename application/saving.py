@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from profilestore.domain.errors import DataError, SessionLostError
-from profilestore.domain.profile import ProfileAggregate
+from profilestore.domain.profile import ProfileAggregate, describe
 from profilestore.domain.validation import check_metadata, encode_json
 
 from . import clock
@@ -139,9 +139,9 @@ class Saver:
     def end(self, profile: Profile, reason: str) -> bool:
         """End the session with a final save; False if it was not active (ended already)."""
         with profile._state_lock:
-            if profile._state != "active":
+            if profile._state != "active" or profile._end_claimed:
                 return False
-            profile._state = "ending"
+            profile._end_claimed = True  # still active: on_save/on_last_save see is_active()
         store, engine = profile.profile_store, self._engine
         with engine._in_flight():
             with profile.lock:
@@ -152,11 +152,11 @@ class Saver:
                 except DataError as error:
                     engine._health.report(str(error), store.name, profile.key)
                     if reason == "Manual":
-                        profile._state = "active"
+                        profile._end_claimed = False
                         raise
                     snap = None
-            self._deactivate(profile)
-            self._final_write(profile, snap, reason, retry=True)
+            if self._deactivate(profile):
+                self._final_write(profile, snap, reason, retry=True)
         return True
 
     def _final_write(self, profile: Profile, snap: Snapshot | None, reason: str, *, retry: bool
@@ -185,20 +185,42 @@ class Saver:
             profile.on_after_save.fire(profile.last_saved_data)
         return True
 
-    def _deactivate(self, profile: Profile) -> None:
-        profile._state = "inactive"
+    def _deactivate(self, profile: Profile) -> bool:
+        """Active -> inactive, once: unregister and fire on_session_end. False if already done."""
+        with profile._state_lock:
+            if profile._state != "active":
+                return False
+            profile._state = "inactive"
         self._engine._unregister(profile)
         with profile.lock:
             profile.on_session_end.fire()
+        return True
 
     def lose(self, profile: Profile, why: str) -> None:
         """The session was taken, overwritten or removed: end it here, unsaved changes dropped."""
-        with profile._state_lock:
-            if profile._state != "active":
+        if self._deactivate(profile):
+            log.warning("session of %s/%s lost: %s", profile.profile_store.name, profile.key, why)
+
+    # ---- other servers wrote -------------------------------------------------------------
+
+    def react(self, profile: Profile) -> None:
+        """Re-read a held profile another server wrote to, and let the domain say what follows:
+        a request from another server ends the session with a final save ("External"); a session
+        that is no longer ours (taken, overwritten, removed) ends here without one."""
+        store, engine = profile.profile_store, self._engine
+        session, epoch = profile.session or {}, profile.session_load_count
+        with engine._key_lock(store._token(profile.key)):
+            if not profile.is_active():
                 return
-            profile._state = "ending"
-        log.warning("session of %r lost: %s", profile, why)
-        self._deactivate(profile)
+            fresh = engine._log(store._is_mock).load(profile._replica.id, store.name, profile.key)
+            profile._replica, profile._stale = fresh, False
+            owned = fresh.is_owned_by(session, epoch)
+            requested = fresh.requested_by not in (None, session)
+        if not owned:
+            self.lose(profile, f"another server wrote to it (now {describe(fresh.session)})")
+        elif requested:
+            log.info("%r requested by %s: handing over", profile, describe(fresh.requested_by))
+            self.end(profile, "External")
 
     # ---- final-save retries ----------------------------------------------------------------
 

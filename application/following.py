@@ -1,0 +1,91 @@
+"""Following other servers: poll the notification log and let owners react to what they wrote.
+
+SQLite cannot push, so every `poll_interval` the engine reads the notifications after the last
+one it saw, filtered to the event types an owner reacts to. For each one that concerns a
+profile held here, the owner re-reads the profile and the domain decides: a request from
+another server ends the session with a final save ("External"); a session that is no longer
+ours (taken, overwritten, removed) ends here without one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from eventsourcing.persistence import PersistenceError
+from eventsourcing.utils import get_topic
+
+from profilestore.domain.profile import ProfileAggregate
+
+from . import clock
+from .event_log import DatabaseFailure
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger("profilestore")
+PAGE = 500
+REACT_TO = [get_topic(cls) for cls in (
+    ProfileAggregate.SessionRequested, ProfileAggregate.SessionStarted,
+    ProfileAggregate.SessionEnded, ProfileAggregate.Removed,
+)]
+
+
+class Follower:
+    """Reads what other servers wrote since the last poll and makes this engine's owners react."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._last_id: int | None = None
+        self._next_poll = 0.0
+        self._recheck: set[UUID] = set()
+
+    def start(self) -> None:
+        """Begin after everything written so far (earlier events predate our sessions)."""
+        try:
+            self._last_id = self._engine._live.app.recorder.max_notification_id() or 0
+        except (PersistenceError, DatabaseFailure):
+            self._last_id = None  # tried again at the first poll
+
+    def poll_if_due(self) -> None:
+        """Poll when `poll_interval` has passed since the last poll."""
+        now = clock.seconds()
+        if now < self._next_poll:
+            return
+        self._next_poll = now + self._engine.settings.poll_interval
+        try:
+            self.poll()
+        except DatabaseFailure as error:
+            self._engine._health.report(f"following other servers failed: {error}")
+
+    def poll(self) -> None:
+        """Read every new notification of interest and react to it."""
+        recorder = self._engine._live.app.recorder
+        try:
+            if self._last_id is None:
+                self._last_id = recorder.max_notification_id() or 0
+                return
+            recheck, self._recheck = self._recheck, set()
+            for originator_id in recheck:
+                self._react(originator_id)
+            while True:
+                page = recorder.select_notifications(self._last_id, PAGE, topics=REACT_TO,
+                                                     inclusive_of_start=False)
+                for notification in page:
+                    self._last_id = notification.id
+                    self._react(UUID(str(notification.originator_id)))
+                if len(page) < PAGE:
+                    return
+        except PersistenceError as error:
+            raise DatabaseFailure(f"read failed: {error}") from None
+
+    def _react(self, originator_id: UUID) -> None:
+        profile = self._engine._held(originator_id)
+        if profile is None or not profile.is_active():
+            return
+        try:
+            self._engine._saver.react(profile)
+        except DatabaseFailure as error:
+            self._engine._health.report(str(error), profile.profile_store.name, profile.key)
+            self._recheck.add(originator_id)  # look again at the next poll
