@@ -1,0 +1,437 @@
+"""The profile aggregate on its own: events, replay and the session rules, with no database."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+import jsonpatch
+import pytest
+
+from profilestore.domain.errors import ProfileStoreError, SessionLostError
+from profilestore.domain.profile import ProfileAggregate, profile_id
+
+OWNER = {"place_id": "place", "job_id": "owner"}
+OTHER = {"place_id": "place", "job_id": "other"}
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+ASSUME_DEAD = 630.0
+
+
+def seconds(n: float) -> datetime:
+    return T0 + timedelta(seconds=n)
+
+
+def blank(store: str = "s", key: str = "k") -> ProfileAggregate:
+    return ProfileAggregate.blank(profile_id(store, key), store, key)
+
+
+@pytest.fixture
+def owned() -> ProfileAggregate:
+    """A profile created from a template and claimed by OWNER (epoch 1), its events collected."""
+    profile = blank()
+    profile.create({"coins": 0, "bag": []}, OWNER, T0)
+    profile.start_session(OWNER, T0)
+    profile.collect_events()
+    return profile
+
+
+def replayed(profile: ProfileAggregate, events: list) -> ProfileAggregate:
+    rebuilt = ProfileAggregate.replay(events, blank(profile.store_name, profile.key))
+    assert rebuilt is not None
+    return rebuilt
+
+
+def last_saved_event(profile: ProfileAggregate) -> ProfileAggregate.Saved:
+    (event,) = [e for e in profile.collect_events() if isinstance(e, ProfileAggregate.Saved)]
+    return event
+
+
+# ---- creation, claiming and replay ---------------------------------------------------------------
+
+
+def test_creating_a_profile_and_starting_a_session_gives_epoch_one() -> None:
+    profile = blank()
+    profile.create({"coins": 0}, OWNER, T0)
+    profile.start_session(OWNER, T0)
+
+    events = profile.collect_events()
+    assert [type(e).__name__ for e in events] == ["ProfileCreated", "SessionStarted"]
+    assert [e.originator_version for e in events] == [1, 2]
+    assert events[1].session_load_count == 1
+    assert profile.session_load_count == 1
+    assert profile.is_owned_by(OWNER, 1)
+    assert profile.live and profile.data == {"coins": 0}
+
+
+def test_the_template_is_copied_so_later_changes_to_it_do_not_reach_the_profile() -> None:
+    template = {"bag": ["sword"]}
+    profile = blank()
+    profile.create(template, OWNER, T0)
+    template["bag"].append("shield")
+
+    assert profile.data == {"bag": ["sword"]}
+
+
+def test_creating_a_profile_that_is_already_live_is_refused() -> None:
+    profile = blank()
+    profile.create({}, OWNER, T0)
+
+    with pytest.raises(ProfileStoreError):
+        profile.create({}, OWNER, seconds(1))
+
+
+def test_a_save_records_an_rfc_6902_patch_from_the_previous_saved_data(owned: ProfileAggregate) -> None:
+    first = {"coins": 5, "bag": ["sword"]}
+    owned.save(OWNER, 1, seconds(1), first)
+    first_patch = last_saved_event(owned).patch
+    second = {"coins": 7, "bag": ["sword", "shield"], "title": "hero"}
+    owned.save(OWNER, 1, seconds(2), second)
+    second_patch = last_saved_event(owned).patch
+
+    assert jsonpatch.apply_patch({"coins": 0, "bag": []}, first_patch) == first
+    assert jsonpatch.apply_patch(first, second_patch) == second
+    assert {op["op"] for op in second_patch} <= {"add", "remove", "replace", "move", "copy", "test"}
+    assert owned.data == second
+
+
+def test_replaying_the_recorded_events_rebuilds_the_same_data_metadata_and_user_ids() -> None:
+    profile = blank()
+    profile.create({"coins": 0}, OWNER, T0)
+    profile.start_session(OWNER, T0)
+    profile.save(OWNER, 1, seconds(1), {"coins": 3, "bag": [{"id": 1}]}, {"level": 2}, [42])
+    profile.save(OWNER, 1, seconds(2), {"coins": 1, "bag": []}, {"level": 3}, [42, 7])
+    profile.save(OWNER, 1, seconds(3), {"coins": 1, "bag": [], "seen": True})
+    events = profile.collect_events()
+
+    rebuilt = replayed(profile, events)
+
+    assert rebuilt.data == {"coins": 1, "bag": [], "seen": True}
+    assert rebuilt.metadata == {"level": 3}
+    assert rebuilt.user_ids == [42, 7]
+    assert rebuilt.session == OWNER and rebuilt.session_load_count == 1
+    assert rebuilt.version == profile.version == len(events)
+    assert rebuilt.saved_version == profile.saved_version == 5
+
+
+def test_replaying_does_not_change_the_recorded_events() -> None:
+    profile = blank()
+    profile.create({"bag": []}, OWNER, T0)
+    profile.start_session(OWNER, T0)
+    profile.save(OWNER, 1, seconds(1), {"bag": [{"id": 1}]})
+    events = profile.collect_events()
+    before = copy.deepcopy([(e.data if e.originator_version == 1 else None) for e in events])
+    patch_before = copy.deepcopy(events[-1].patch)
+
+    rebuilt = replayed(profile, events)
+    rebuilt.data["bag"][0]["id"] = 2
+    rebuilt.data["bag"].append({"id": 3})
+
+    assert [(e.data if e.originator_version == 1 else None) for e in events] == before
+    assert events[-1].patch == patch_before
+    assert replayed(profile, events).data == {"bag": [{"id": 1}]}
+
+
+def test_saving_unchanged_data_records_an_empty_patch_as_a_heartbeat(owned: ProfileAggregate) -> None:
+    owned.save(OWNER, 1, seconds(1), {"coins": 0, "bag": []})
+    event = last_saved_event(owned)
+
+    assert event.patch == []
+    assert event.timestamp == seconds(1)
+    assert owned.saved_version == event.originator_version
+
+
+def test_saving_without_data_records_an_empty_patch_and_keeps_the_last_good_data(
+    owned: ProfileAggregate,
+) -> None:
+    owned.save(OWNER, 1, seconds(1), {"coins": 9, "bag": []})
+    owned.collect_events()
+
+    owned.save(OWNER, 1, seconds(2), None)
+
+    assert last_saved_event(owned).patch == []
+    assert owned.data == {"coins": 9, "bag": []}
+
+
+def test_metadata_and_user_ids_appear_in_a_save_only_when_they_changed(owned: ProfileAggregate) -> None:
+    owned.save(OWNER, 1, seconds(1), {"coins": 0, "bag": []}, {"note": "hi"}, [1, 2])
+    changed = last_saved_event(owned)
+    owned.save(OWNER, 1, seconds(2), {"coins": 0, "bag": []}, {"note": "hi"}, [1, 2])
+    unchanged = last_saved_event(owned)
+    owned.save(OWNER, 1, seconds(3), {"coins": 0, "bag": []}, {"note": "bye"}, [1, 2])
+    only_metadata = last_saved_event(owned)
+
+    assert (changed.metadata, changed.user_ids) == ({"note": "hi"}, [1, 2])
+    assert (unchanged.metadata, unchanged.user_ids) == (None, None)
+    assert (only_metadata.metadata, only_metadata.user_ids) == ({"note": "bye"}, None)
+    assert owned.metadata == {"note": "bye"} and owned.user_ids == [1, 2]
+
+
+def test_metadata_with_the_same_content_in_another_key_order_counts_as_unchanged(
+    owned: ProfileAggregate,
+) -> None:
+    owned.save(OWNER, 1, seconds(1), None, {"a": 1, "b": 2})
+    owned.collect_events()
+
+    owned.save(OWNER, 1, seconds(2), None, {"b": 2, "a": 1})
+
+    assert last_saved_event(owned).metadata is None
+
+
+def test_a_save_lists_the_processed_message_ids_in_order(owned: ProfileAggregate) -> None:
+    owned.save(OWNER, 1, seconds(1), None, processed_messages={3, 1, 2})
+
+    assert last_saved_event(owned).processed_messages == [1, 2, 3]
+
+
+# ---- ownership checks ----------------------------------------------------------------------------
+
+
+def test_another_session_cannot_save(owned: ProfileAggregate) -> None:
+    with pytest.raises(SessionLostError):
+        owned.check_owner(OTHER, 1)
+    with pytest.raises(SessionLostError):
+        owned.save(OTHER, 1, seconds(1), {"coins": 100, "bag": []})
+
+    assert owned.collect_events() == []
+    assert owned.data == {"coins": 0, "bag": []}
+
+
+def test_the_owner_cannot_save_with_an_old_epoch(owned: ProfileAggregate) -> None:
+    owned.end_session(OWNER, 1, "Manual", seconds(1))
+    owned.start_session(OWNER, seconds(2))
+    owned.collect_events()
+
+    owned.check_owner(OWNER, 2)
+    with pytest.raises(SessionLostError):
+        owned.check_owner(OWNER, 1)
+    with pytest.raises(SessionLostError):
+        owned.save(OWNER, 1, seconds(3), {"coins": 100, "bag": []})
+    assert owned.collect_events() == []
+
+
+def test_a_released_session_cannot_be_saved_to(owned: ProfileAggregate) -> None:
+    owned.end_session(OWNER, 1, "Manual", seconds(1))
+
+    assert owned.session is None
+    with pytest.raises(SessionLostError):
+        owned.save(OWNER, 1, seconds(2), {"coins": 1, "bag": []})
+
+
+def test_starting_a_session_another_server_holds_is_refused(owned: ProfileAggregate) -> None:
+    with pytest.raises(SessionLostError):
+        owned.start_session(OTHER, seconds(1))
+
+    assert owned.collect_events() == []
+    assert owned.is_owned_by(OWNER, 1)
+
+
+def test_after_the_owner_releases_another_server_claims_the_next_epoch(owned: ProfileAggregate) -> None:
+    owned.end_session(OWNER, 1, "External", seconds(1))
+    owned.start_session(OTHER, seconds(2))
+
+    ended, started = owned.collect_events()
+    assert (type(ended).__name__, ended.reason) == ("SessionEnded", "External")
+    assert started.session == OTHER and started.session_load_count == 2
+    assert owned.is_owned_by(OTHER, 2)
+
+
+# ---- taking and requesting -----------------------------------------------------------------------
+
+
+def test_taking_a_session_writes_a_stolen_end_then_a_start_with_the_next_epoch(
+    owned: ProfileAggregate,
+) -> None:
+    owned.take_session(OTHER, seconds(5))
+
+    ended, started = owned.collect_events()
+    assert isinstance(ended, ProfileAggregate.SessionEnded)
+    assert (ended.reason, ended.session, ended.ended_session) == ("Stolen", OTHER, OWNER)
+    assert isinstance(started, ProfileAggregate.SessionStarted)
+    assert (started.session, started.session_load_count) == (OTHER, 2)
+    assert started.originator_version == ended.originator_version + 1
+    assert owned.is_owned_by(OTHER, 2)
+
+
+def test_a_stale_owner_cannot_save_after_the_session_was_taken(owned: ProfileAggregate) -> None:
+    owned.take_session(OTHER, seconds(5))
+    owned.collect_events()
+
+    with pytest.raises(SessionLostError):
+        owned.save(OWNER, 1, seconds(6), {"coins": 999, "bag": []})
+    assert owned.collect_events() == []
+
+
+def test_a_session_cannot_be_taken_when_nobody_else_holds_it(owned: ProfileAggregate) -> None:
+    with pytest.raises(ProfileStoreError):
+        owned.take_session(OWNER, seconds(1))
+    owned.end_session(OWNER, 1, "Manual", seconds(2))
+    with pytest.raises(ProfileStoreError):
+        owned.take_session(OTHER, seconds(3))
+
+
+def test_requesting_a_session_records_who_asked_and_when(owned: ProfileAggregate) -> None:
+    owned.request_session(OTHER, seconds(3))
+
+    (event,) = owned.collect_events()
+    assert isinstance(event, ProfileAggregate.SessionRequested)
+    assert event.session == OTHER
+    assert owned.requested_by == OTHER and owned.requested_at == seconds(3)
+    assert owned.is_owned_by(OWNER, 1)
+
+
+def test_a_new_session_clears_the_request(owned: ProfileAggregate) -> None:
+    owned.request_session(OTHER, seconds(3))
+    owned.end_session(OWNER, 1, "External", seconds(4))
+    owned.start_session(OTHER, seconds(5))
+
+    assert owned.requested_by is None
+
+
+def test_nobody_can_request_a_free_session_and_the_owner_cannot_request_its_own(
+    owned: ProfileAggregate,
+) -> None:
+    with pytest.raises(ProfileStoreError):
+        owned.request_session(OWNER, seconds(1))
+    owned.end_session(OWNER, 1, "Manual", seconds(2))
+    with pytest.raises(ProfileStoreError):
+        owned.request_session(OTHER, seconds(3))
+
+
+# ---- assume dead ---------------------------------------------------------------------------------
+
+
+def test_an_owner_is_dead_only_once_its_newest_owned_event_is_older_than_assume_dead(
+    owned: ProfileAggregate,
+) -> None:
+    owned.save(OWNER, 1, seconds(100), None)
+    last_owned = 100
+
+    assert not owned.owner_is_dead(seconds(last_owned + 600), ASSUME_DEAD)
+    assert not owned.owner_is_dead(seconds(last_owned + ASSUME_DEAD), ASSUME_DEAD)
+    assert owned.owner_is_dead(seconds(last_owned + ASSUME_DEAD + 0.001), ASSUME_DEAD)
+
+
+def test_a_heartbeat_save_keeps_the_owner_alive(owned: ProfileAggregate) -> None:
+    assert owned.owner_is_dead(seconds(ASSUME_DEAD + 1), ASSUME_DEAD)
+
+    owned.save(OWNER, 1, seconds(ASSUME_DEAD), None)
+
+    assert not owned.owner_is_dead(seconds(ASSUME_DEAD + 1), ASSUME_DEAD)
+
+
+def test_another_servers_request_does_not_count_as_the_owner_being_alive(owned: ProfileAggregate) -> None:
+    owned.request_session(OTHER, seconds(600))
+
+    assert owned.owner_is_dead(seconds(ASSUME_DEAD + 1), ASSUME_DEAD)
+
+
+def test_a_free_session_has_no_dead_owner(owned: ProfileAggregate) -> None:
+    owned.end_session(OWNER, 1, "Manual", seconds(1))
+
+    assert not owned.owner_is_dead(seconds(10 * ASSUME_DEAD), ASSUME_DEAD)
+
+
+def test_the_owner_is_judged_from_the_replayed_events_too() -> None:
+    profile = blank()
+    profile.create({}, OWNER, T0)
+    profile.start_session(OWNER, T0)
+    profile.save(OWNER, 1, seconds(300), None)
+
+    rebuilt = replayed(profile, profile.collect_events())
+
+    assert not rebuilt.owner_is_dead(seconds(300 + ASSUME_DEAD), ASSUME_DEAD)
+    assert rebuilt.owner_is_dead(seconds(300 + ASSUME_DEAD + 1), ASSUME_DEAD)
+
+
+# ---- time ----------------------------------------------------------------------------------------
+
+
+def test_an_event_stamped_earlier_than_the_previous_one_gets_the_previous_timestamp() -> None:
+    profile = blank()
+    profile.create({}, OWNER, seconds(10))
+    profile.start_session(OWNER, seconds(5))
+    profile.save(OWNER, 1, seconds(3), {"a": 1})
+    profile.save(OWNER, 1, seconds(20), {"a": 2})
+    profile.request_session(OTHER, seconds(15))
+
+    stamps = [e.timestamp for e in profile.collect_events()]
+
+    assert stamps == [seconds(10), seconds(10), seconds(10), seconds(20), seconds(20)]
+
+
+def test_event_timestamps_never_go_backwards_across_a_takeover_and_removal(owned: ProfileAggregate) -> None:
+    owned.save(OWNER, 1, seconds(50), None)
+    owned.take_session(OTHER, seconds(40))
+    owned.remove(seconds(30))
+    owned.create({}, None, seconds(60))
+
+    stamps = [e.timestamp for e in owned.collect_events()]
+
+    assert stamps == sorted(stamps)
+    assert stamps == [seconds(50)] * 4 + [seconds(60)]
+
+
+# ---- removal -------------------------------------------------------------------------------------
+
+
+def test_removing_a_profile_leaves_a_tombstone_and_nothing_live(owned: ProfileAggregate) -> None:
+    owned.save(OWNER, 1, seconds(1), {"coins": 5, "bag": ["gem"]}, {"m": 1}, [9])
+    owned.collect_events()
+
+    owned.remove(seconds(2))
+
+    (tombstone,) = owned.collect_events()
+    assert isinstance(tombstone, ProfileAggregate.Removed)
+    assert tombstone.originator_version == 4
+    assert not owned.live and owned.removed
+    assert (owned.data, owned.metadata, owned.user_ids, owned.session) == ({}, {}, [], None)
+
+
+def test_the_owner_of_a_removed_profile_cannot_write_its_data_back(owned: ProfileAggregate) -> None:
+    owned.remove(seconds(1))
+
+    with pytest.raises(SessionLostError):
+        owned.save(OWNER, 1, seconds(2), {"coins": 5, "bag": []})
+    with pytest.raises(SessionLostError):
+        owned.end_session(OWNER, 1, "Manual", seconds(2))
+
+
+def test_a_removed_profile_replays_to_a_tombstone() -> None:
+    profile = blank()
+    profile.create({"coins": 1}, OWNER, T0)
+    profile.remove(seconds(1))
+
+    rebuilt = replayed(profile, profile.collect_events())
+
+    assert not rebuilt.live and rebuilt.removed and rebuilt.data == {}
+
+
+def test_creating_after_a_removal_starts_again_at_the_next_version_and_epoch_one(
+    owned: ProfileAggregate,
+) -> None:
+    owned.save(OWNER, 1, seconds(1), {"coins": 5, "bag": []})
+    owned.remove(seconds(2))
+    tombstone_version = owned.version
+
+    owned.create({"coins": 0}, OTHER, seconds(3))
+    owned.start_session(OTHER, seconds(3))
+
+    created, started = owned.collect_events()[-2:]
+    assert isinstance(created, ProfileAggregate.ProfileCreated)
+    assert created.originator_version == tombstone_version + 1
+    assert started.session_load_count == 1
+    assert owned.live and not owned.removed
+    assert owned.data == {"coins": 0}
+    assert owned.is_owned_by(OTHER, 1)
+    assert owned.created_at == seconds(3)
+
+
+# ---- ids -----------------------------------------------------------------------------------------
+
+
+def test_profile_ids_are_stable_and_never_collide_across_the_store_and_key_boundary() -> None:
+    assert profile_id("a", "b:c") != profile_id("a:b", "c")
+    assert profile_id("a", "b/c") != profile_id("a/b", "c")
+    assert profile_id('a", "b', "c") != profile_id("a", 'b", "c')
+    assert profile_id("store", "key") == profile_id("store", "key")
+    assert profile_id("store", "key") != profile_id("key", "store")
