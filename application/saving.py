@@ -155,7 +155,11 @@ class Saver:
                         profile._end_claimed = False
                         raise
                     snap = None
-            if self._deactivate(profile):
+                # Inactive before the lock is released: game code that checks is_active()
+                # under profile.lock can never change data after this snapshot was taken.
+                inactive = self._mark_inactive(profile)
+            if inactive:
+                self._after_inactive(profile)
                 self._final_write(profile, snap, reason, retry=True)
         return True
 
@@ -185,20 +189,25 @@ class Saver:
             profile.on_after_save.fire(profile.last_saved_data)
         return True
 
-    def _deactivate(self, profile: Profile) -> bool:
-        """Active -> inactive, once: unregister and fire on_session_end. False if already done."""
+    @staticmethod
+    def _mark_inactive(profile: Profile) -> bool:
+        """Active -> inactive, once; False if it was not active."""
         with profile._state_lock:
             if profile._state != "active":
                 return False
             profile._state = "inactive"
+            return True
+
+    def _after_inactive(self, profile: Profile) -> None:
+        """Stop auto-saving and following the profile, then fire on_session_end."""
         self._engine._unregister(profile)
         with profile.lock:
             profile.on_session_end.fire()
-        return True
 
     def lose(self, profile: Profile, why: str) -> None:
         """The session was taken, overwritten or removed: end it here, unsaved changes dropped."""
-        if self._deactivate(profile):
+        if self._mark_inactive(profile):
+            self._after_inactive(profile)
             log.warning("session of %s/%s lost: %s", profile.profile_store.name, profile.key, why)
 
     # ---- other servers wrote -------------------------------------------------------------

@@ -2,11 +2,13 @@
 
     python game_server.py DB_URL JOB_ID MODE KEY [COUNT]
 
-Modes:
-  hold      start a session, set data["coins"] = COUNT (unsaved), print READY, wait for signals
-  exit      start a session, set data["coins"] = COUNT, return without close() (atexit saves)
-  hop       COUNT times: start a session on KEY, add 1 to data["coins"], end it
-  keep      start a session, add COUNT to data["coins"], save, print READY, keep playing
+Modes (the session's signals are printed as LAST_SAVE <reason> and SESSION_END):
+  hold    start a session, set data["coins"] = COUNT without saving, print READY, keep running
+  saved   start a session, save coins = COUNT, then add 1000 without saving, print READY
+  silent  like saved, on an engine with no thread (no auto-save, no heartbeat, no following)
+  exit    start a session, set coins = COUNT, return without close() (atexit saves)
+  hop     COUNT times: start a session on each comma-separated key, add 1 to coins, end it
+          (an optional 6th argument, an epoch time, makes several processes start together)
 Settings are short (poll 0.05 s, steal after 1 s) so the tests need no long waits.
 """
 
@@ -18,37 +20,49 @@ import time
 from profilestore import Engine, ProfileStore, Server, Settings
 
 FAST = Settings(poll_interval=0.05, first_load_repeat=0.2, load_repeat_period=0.2,
-                session_steal=1.0, auto_save_period=0.5, assume_dead=30.0)
+                session_steal=1.0, auto_save_period=600.0, assume_dead=1200.0)
 
 
-def main(url: str, job_id: str, mode: str, key: str, count: int) -> None:
-    engine = Engine(url, server=Server(job_id=job_id), settings=FAST)
-    store = ProfileStore("Players", {"coins": 0}, engine=engine)
-    if mode == "hop":
-        for _ in range(count):
+def say(*words: object) -> None:
+    print(*words, flush=True)
+
+
+def hop(store: ProfileStore, keys: list[str], rounds: int) -> None:
+    for _ in range(rounds):
+        for key in keys:
             profile = None
-            while profile is None:
+            while profile is None:  # None: another server asked after us; ask again
                 profile = store.start_session(key)
             with profile.lock:
                 profile.data["coins"] += 1
             profile.end_session()
+
+
+def main(url: str, job_id: str, mode: str, key: str, count: int, start_at: float) -> None:
+    engine = Engine(url, server=Server(job_id=job_id), settings=FAST, background=mode != "silent")
+    engine.install_signal_handlers()
+    store = ProfileStore("Players", {"coins": 0}, engine=engine)
+    if mode == "hop":
+        time.sleep(max(start_at - time.time(), 0))
+        hop(store, key.split(","), count)
         engine.close()
         return
     profile = store.start_session(key)
     assert profile is not None
-    if mode == "hold":
-        engine.install_signal_handlers()
-        profile.data["coins"] = count
-    elif mode == "exit":
-        profile.data["coins"] = count
+    profile.on_last_save.connect(lambda reason: say("LAST_SAVE", reason))
+    profile.on_session_end.connect(lambda: say("SESSION_END"))
+    profile.data["coins"] = count
+    if mode == "exit":
         return
-    elif mode == "keep":
-        profile.data["coins"] += count
+    if mode in ("saved", "silent"):
         assert profile.save()
-    print("READY", flush=True)
+        profile.data["coins"] += 1000
+    say("READY")
     while True:
         time.sleep(0.05)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else 0)
+    url, job_id, mode, key, *rest = sys.argv[1:]
+    rest += ["0", "0"][len(rest):]
+    main(url, job_id, mode, key, int(rest[0]), float(rest[1]))
