@@ -24,17 +24,23 @@ Database = Annotated[str | None, typer.Option("--database", help="database URL (
 
 @app.command()
 def demo(database: Database = None,
-         seconds: Annotated[float, typer.Option(help="how long the player plays")] = 3.0) -> None:
-    """One game server: a player's session, changes, auto-save, end, and the history."""
-    key, history = run_demo(database, console.print, seconds)
-    table = Table(title=f"history of PlayerData/{key}")
+         seconds: Annotated[float, typer.Option(help="how long the player plays on server A")] = 2.0
+         ) -> None:
+    """Two game-server processes on one database: a player hops from A to B; no coin is lost."""
+    report = run_demo(database, console.print, seconds)
+    table = Table(title=f"history of PlayerData/{report.key}")
     for column in ("version", "time (UTC)", "event", "server", "payload"):
         table.add_column(column)
-    for entry in history:
-        server = entry.session["job_id"][:8] if entry.session else "-"
+    for entry in report.history:
+        server = entry.session["job_id"] if entry.session else "-"
         table.add_row(str(entry.version), entry.timestamp.strftime("%H:%M:%S.%f")[:-3],
                       entry.type, server, _summary(entry.type, entry.payload))
     console.print(table)
+    earned = " + ".join(f"{coins} on {server}" for server, coins in sorted(report.earned.items()))
+    if not report.no_coin_lost:
+        console.print(f"[red]COINS LOST: earned {earned}, stored {report.stored_coins}[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]no coin lost:[/green] earned {earned} = {report.stored_coins} stored")
 
 
 def _summary(kind: str, payload: dict[str, Any]) -> str:
