@@ -286,3 +286,22 @@ def test_an_owner_asked_to_hand_over_with_bad_data_reports_it_and_still_releases
         ended = [e.payload["reason"] for e in b.history("bad-handover") if e.type == "SessionEnded"]
         assert ended == ["External"]
         taken.end_session()
+
+
+def test_a_save_that_meets_another_servers_request_is_retried_not_taken_as_a_lost_session(
+        make_engine, in_thread) -> None:
+    a, b = stores(make_engine)
+    with freeze_time(START) as frozen:
+        held = a.start_session("asked")
+        held.data["Counter"] = 5
+        call = in_thread(b.start_session, "asked")  # appends SessionRequested, then waits
+        for _ in range(100):
+            if "SessionRequested" in kinds(a, "asked"):
+                break
+            call.join(0.02)
+        assert held.save() is True, "the owner's save must re-read and append after the request"
+        assert held.is_active()
+        assert kinds(a, "asked")[-2:] == ["SessionRequested", "Saved"]
+        held.end_session()
+        tick_until_done(frozen, call, step=0.1)
+        assert call.outcome() is not None and call.outcome().data == {"Counter": 5}
