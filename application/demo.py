@@ -51,7 +51,7 @@ def run_demo(database: str | None, say: Callable[[str], None], seconds: float = 
     _relay(news, say, until="A autosaved")
     server_b = context.Process(target=_server_b, args=(url, key, seconds / 2, news))
     server_b.start()
-    earned = {}
+    earned: dict[str, int] = {}
     while len(earned) < 2:
         message = _relay(news, say, until="earned")
         server, coins = message.split()[2:4]
