@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 from uuid import UUID
 
+from profilestore.domain.errors import StoreClosedError
 from profilestore.domain.values import Server
 
 from . import clock
@@ -48,7 +49,7 @@ class Engine:
         self.is_closing = False
         self._closed = False
         self._url = resolve_url(database)
-        self._live = EventLog(persistence_env(self._url))
+        self._live = EventLog(persistence_env(self._url), self._snapshot_interval)
         self._mock: EventLog | None = None
         self._health = Health(self)
         self._sessions: dict[Token, Profile] = {}
@@ -93,6 +94,9 @@ class Engine:
         """NotReady, then Access, NoAccess or NoInternet; it never changes after that."""
         return self._health.data_store_state
 
+    def _snapshot_interval(self) -> int:
+        return self.settings.snapshot_interval
+
     def set_constant(self, name: str, value: float) -> None:
         """Change a setting by ProfileStore's constant name, e.g. AUTO_SAVE_PERIOD."""
         self.settings = self.settings.with_constant(name, value)
@@ -119,6 +123,9 @@ class Engine:
                 for profile in self._autosave.due(self.settings.auto_save_period):
                     self._saver.save(profile, auto=True)
             self._saver.retry_due()
+            for event_log in (self._live, self._mock):
+                if event_log is not None:
+                    event_log.take_due_snapshots()
         finally:
             self._pending_lock.release()
 
@@ -137,7 +144,7 @@ class Engine:
             return self._live
         with self._registry:
             if self._mock is None:
-                self._mock = EventLog(memory_env())
+                self._mock = EventLog(memory_env(), self._snapshot_interval)
             return self._mock
 
     def _key_lock(self, token: Token) -> threading.RLock:
@@ -186,11 +193,19 @@ class Engine:
         """(store_name, key) of live profiles whose user ids hold `user_id`."""
         if isinstance(user_id, bool) or not isinstance(user_id, int):
             raise TypeError(f"user ids are int, not {type(user_id).__name__}")
-        from profilestore.domain.errors import StoreClosedError
-        if self._closed:
-            raise StoreClosedError("the engine is closed")
+        self._check_open()
         found: list[tuple[str, str]] = self._live.query("find_user", user_id)
         return found
+
+    def rebuild_read_models(self) -> None:
+        """Drop the SQL read models and rebuild them from the events."""
+        self._check_open()
+        count = self._live.rebuild_read_models()
+        log.info("read models rebuilt: %d live profiles", count)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("the engine is closed")
 
     def erase_user(self, user_id: int) -> list[tuple[str, str]]:
         """Remove every live profile that holds `user_id`; returns what was removed."""

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 from uuid import UUID
 
 import orjson
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.utils import get_topic
 
 from profilestore.domain.profile import ProfileAggregate
 from profilestore.domain.timeutil import to_ms, to_us
 
+log = logging.getLogger("profilestore")
 Conflict = IntegrityError  # another writer appended at our version first
 
 
@@ -25,15 +28,30 @@ class ProfileRecorderPort(Protocol):
     """What the application needs of a recorder beyond the library's interface."""
 
     def erase(self, originator_id: UUID, tombstone: StoredEvent, redacted_topic: str,
-              redacted_state: bytes, timestamp: tuple[str, int, int], store: str, key: str
+              redacted_state: bytes, timestamp: tuple[str, int, int, str], store: str, key: str
               ) -> None: ...
+
+    def insert_snapshot(self, snapshot: StoredEvent, redacted_topic: str) -> None: ...
+
+    def version_at(self, originator_id: UUID, at_ms: int) -> int | None: ...
+
+    def saved_versions(self, originator_id: UUID, kinds: Sequence[str], low_ms: int | None,
+                       high_ms: int | None) -> list[int]: ...
+
+    def select_history(self, originator_id: UUID) -> list[tuple[StoredEvent, int | None]]: ...
 
     def select_keys(self, store: str) -> list[str]: ...
 
     def find_user(self, user_id: int) -> list[tuple[str, str]]: ...
 
+    def rebuild_read_models(self, row_of: Callable[[list[StoredEvent]], ProfileRow]) -> int: ...
 
-def profile_row(profile: ProfileAggregate) -> tuple[str, str, dict[str, Any] | None]:
+
+ProfileRow = tuple[str, str, dict[str, Any] | None]
+REDACTED_TOPIC = get_topic(ProfileAggregate.Redacted)
+
+
+def profile_row(profile: ProfileAggregate) -> ProfileRow:
     """The `profiles` read-model row of an aggregate (None: no live profile)."""
     if not profile.live or profile.created_at is None or profile.saved_at is None:
         return profile.store_name, profile.key, None
@@ -48,6 +66,11 @@ def profile_row(profile: ProfileAggregate) -> tuple[str, str, dict[str, Any] | N
     }
 
 
+def _project(initial: Any, events: Any) -> Any:
+    """The repository's projector function: a snapshot or the first event starts the fold."""
+    return ProfileAggregate.replay(events, initial)
+
+
 class ProfileEvents(Application[UUID]):
     """One engine's event store; each save also writes the time index and read-model rows."""
 
@@ -55,7 +78,8 @@ class ProfileEvents(Application[UUID]):
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> Any:
         processing_event.saved_kwargs["timestamps"] = [
-            (e.originator_id.hex, e.originator_version, to_us(cast(Any, e).timestamp))
+            (e.originator_id.hex, e.originator_version, to_us(cast(Any, e).timestamp),
+             type(e).__name__)
             for e in processing_event.events
         ]
         processing_event.saved_kwargs["profile_rows"] = [
@@ -67,10 +91,12 @@ class ProfileEvents(Application[UUID]):
 class EventLog:
     """Loads and appends profile aggregates; library failures become DatabaseFailure."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], snapshot_interval: Callable[[], int]) -> None:
         self._env = env
         self._app: ProfileEvents | None = None
         self._lock = threading.Lock()
+        self._snapshot_interval = snapshot_interval
+        self._due_snapshots: set[tuple[UUID, int]] = set()
 
     @property
     def app(self) -> ProfileEvents:
@@ -91,14 +117,17 @@ class EventLog:
 
     def load(self, originator_id: UUID, store: str, key: str, version: int | None = None
              ) -> ProfileAggregate:
-        """The aggregate as of `version` (default: latest); version 0 if the key has no events."""
-        blank = ProfileAggregate.blank(originator_id, store, key)
+        """The aggregate as of `version` (default: latest), replayed from the nearest snapshot at
+        or before it; version 0 if the key has no events."""
         try:
-            events: list[Any] = list(self.app.events.get(originator_id, lte=version))
+            profile: Any = self.app.repository.get(originator_id, version=version,
+                                                   projector_func=_project)
+        except AggregateNotFoundError:
+            return ProfileAggregate.blank(originator_id, store, key)
         except PersistenceError as error:
             raise DatabaseFailure(f"read failed: {error}") from None
-        profile = ProfileAggregate.replay(events, blank)
-        assert profile is not None
+        assert isinstance(profile, ProfileAggregate)
+        profile.store_name, profile.key = store, key
         return profile
 
     def stored_events(self, originator_id: UUID) -> list[StoredEvent]:
@@ -118,12 +147,31 @@ class EventLog:
 
     def append(self, *profiles: ProfileAggregate) -> None:
         """Store the pending events of the aggregates in one transaction; Conflict if beaten."""
+        before = {p.id: p.version - len(p.pending_events) for p in profiles}
         try:
             self.app.save(*profiles)
         except Conflict:
             raise
         except PersistenceError as error:
             raise DatabaseFailure(f"write failed: {error}") from None
+        interval = self._snapshot_interval()
+        for profile in profiles:
+            for boundary in range(before[profile.id] // interval + 1, profile.version // interval + 1):
+                self._due_snapshots.add((profile.id, boundary * interval))
+
+    def take_due_snapshots(self) -> None:
+        """Snapshot the versions that crossed a multiple of snapshot_interval (after the commit,
+        never inside a save); a failure is logged and the snapshot tried again next time."""
+        for originator_id, version in sorted(self._due_snapshots, key=lambda item: item[1]):
+            try:
+                profile = self.load(originator_id, "", "", version=version)
+                if profile.live and profile.version == version:
+                    stored = self.app.mapper.to_stored_event(ProfileAggregate.Snapshot.take(profile))
+                    self.recorder.insert_snapshot(stored, REDACTED_TOPIC)
+            except (DatabaseFailure, PersistenceError) as error:
+                log.warning("snapshot of %s at version %s failed: %s", originator_id, version, error)
+                continue
+            self._due_snapshots.discard((originator_id, version))
 
     def erase(self, profile: ProfileAggregate) -> None:
         """Store the pending tombstone and redact every earlier event of the profile."""
@@ -133,10 +181,10 @@ class EventLog:
             originator_id=profile.id, originator_version=1, timestamp=tombstone.timestamp,
             session=None)
         redacted_state = self.app.mapper.to_stored_event(redacted).state
-        row = (profile.id.hex, tombstone.originator_version, to_us(tombstone.timestamp))
+        row = (profile.id.hex, tombstone.originator_version, to_us(tombstone.timestamp), "Removed")
         try:
-            self.recorder.erase(profile.id, stored, get_topic(ProfileAggregate.Redacted),
-                                redacted_state, row, profile.store_name, profile.key)
+            self.recorder.erase(profile.id, stored, REDACTED_TOPIC, redacted_state, row,
+                                profile.store_name, profile.key)
         except Conflict:
             raise
         except PersistenceError as error:
@@ -148,6 +196,26 @@ class EventLog:
             return getattr(self.recorder, method)(*args)
         except PersistenceError as error:
             raise DatabaseFailure(f"read failed: {error}") from None
+
+    def rebuild_read_models(self) -> int:
+        """Rebuild `profiles` and `profile_user_ids` from the events; returns the live count."""
+        def row_of(stream: list[StoredEvent]) -> ProfileRow:
+            events = []
+            for stored in stream:
+                try:
+                    events.append(self.decode(stored))
+                except Exception:  # an undecodable row is left out, as replay does
+                    log.warning("rebuild: undecodable event %s v%s", stored.originator_id,
+                                stored.originator_version)
+            first = UUID(str(stream[0].originator_id))
+            profile = ProfileAggregate.replay(events, ProfileAggregate.blank(first))
+            assert profile is not None
+            return profile_row(profile)
+
+        try:
+            return self.recorder.rebuild_read_models(row_of)
+        except PersistenceError as error:
+            raise DatabaseFailure(f"rebuild failed: {error}") from None
 
     def close(self) -> None:
         """Close the connections."""

@@ -48,6 +48,7 @@ class Profile:
         self._user_ids: list[int] = list(aggregate.user_ids)
         self._last_saved: dict[str, Any] = copy.deepcopy(aggregate.data)
         self._key_info = _key_info(aggregate)
+        self._processed: list[int] = []  # message ids its handlers processed
         self.loaded_at = clock.seconds()
 
     def __repr__(self) -> str:
@@ -128,6 +129,13 @@ class Profile:
         if self._read_only:
             return
         self.profile_store.engine._saver.end(self, "Manual")
+
+    def set(self) -> bool:
+        """Write this read-only profile as the newest saved version (a rollback); True once
+        committed. A session held anywhere on the key ends ("Overwritten")."""
+        if not self._read_only:
+            raise ProfileStoreError("set() is for read-only profiles from get() or version_query()")
+        return self.profile_store.engine._saver.overwrite(self)
 
     def _committed(self, aggregate: ProfileAggregate, saved: dict[str, Any] | None) -> None:
         """Bookkeeping after a commit: the replica, last saved data and key info."""

@@ -210,6 +210,45 @@ class Saver:
             self._after_inactive(profile)
             log.warning("session of %s/%s lost: %s", profile.profile_store.name, profile.key, why)
 
+    # ---- set() --------------------------------------------------------------------------
+
+    def overwrite(self, profile: Profile) -> bool:
+        """A read-only profile's data as the newest saved version; the session anywhere ends."""
+        store, engine = profile.profile_store, self._engine
+        store._check_open()
+        token = store._token(profile.key)
+        with profile.lock:
+            profile.on_save.fire()
+            try:
+                snap = self.snapshot(profile)
+            except DataError as error:
+                engine._health.report(str(error), store.name, profile.key)
+                raise
+        read_version, now = profile._replica.version, clock.now()
+        event_log = engine._log(store._is_mock)
+        try:
+            with engine._key_lock(token), engine._in_flight():
+                for _ in range(MAX_CONFLICT_RETRIES):
+                    fresh = event_log.load(profile._replica.id, store.name, profile.key)
+                    fresh.overwrite(read_version, snap.data, snap.metadata, snap.user_ids,
+                                    profile._processed, now)
+                    try:
+                        event_log.append(fresh)
+                    except Conflict:
+                        continue
+                    break
+                else:
+                    raise DatabaseFailure(f"gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
+        except DatabaseFailure as error:
+            engine._health.report(str(error), store.name, profile.key)
+            return False
+        engine._health.answered()
+        active = engine._active(token)
+        if active is not None:
+            self.lose(active, "overwritten by set()")
+        profile._committed(fresh, snap.data)
+        return True
+
     # ---- other servers wrote -------------------------------------------------------------
 
     def react(self, profile: Profile) -> None:

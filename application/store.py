@@ -98,8 +98,7 @@ class ProfileStore:
 
         def read() -> ProfileAggregate | None:
             if at_ms is not None:
-                return state_at_ms(event_log.events(pid), ProfileAggregate.blank(pid, self.name, key),
-                                   at_ms)
+                return state_at_ms(event_log, self.name, key, at_ms)
             replica = event_log.load(pid, self.name, key, version=wanted)
             if wanted is not None and replica.saved_version != wanted:
                 return None
@@ -129,8 +128,8 @@ class ProfileStore:
         high = None if until is None else time_bound_ms(until, "until")
         self._check_open()
         event_log, pid = self.engine._log(self._is_mock), profile_id(self.name, key)
-        entries = self._retrying(key, lambda: history_entries(event_log.stored_events(pid),
-                                                              event_log.decode, low, high))
+        entries = self._retrying(key, lambda: history_entries(
+            event_log.query("select_history", pid), event_log.decode, low, high))
         if entries is _FAILED:
             raise StoreClosedError("the database did not answer; see on_error")
         return list(entries)

@@ -10,6 +10,7 @@ _SQLITE = "sqlite:///"
 _COMMON = {
     "MAPPER_TOPIC": "profilestore.infrastructure.mapper:JsonMapper",
     "SQLITE_LOCK_TIMEOUT": "5",
+    "IS_SNAPSHOTTING_ENABLED": "y",  # a snapshot store; snapshots are taken by the engine
 }
 
 

@@ -1,70 +1,58 @@
-"""Past states: a profile as of a time, its saved versions, and its history."""
+"""Past states: the version at a time, saved versions in a window, and the history of a profile.
+
+Times are found in the time index written with the events (integer epoch microseconds, one
+indexed query); the state at a version is then replayed from the nearest snapshot.
+"""
 
 from __future__ import annotations
 
-import copy
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
 from profilestore.domain.profile import SAVED_VERSION_TYPES, ProfileAggregate, profile_id
-from profilestore.domain.timeutil import EPOCH, to_ms
+from profilestore.domain.timeutil import EPOCH, from_us, to_ms
 from profilestore.domain.values import HistoryEntry, SortDirection
+
+from .event_log import EventLog
 
 if TYPE_CHECKING:
     from .profile import Profile
     from .store import ProfileStore
 
 _NOT_PAYLOAD = {"originator_id", "originator_version", "timestamp", "session"}
+SAVED_KINDS = sorted(SAVED_VERSION_TYPES)
 
 
-def state_at_ms(events: Iterable[Aggregate.Event], blank: ProfileAggregate, at_ms: int
-                ) -> ProfileAggregate | None:
-    """The aggregate after every event stamped at or before `at_ms` (None before the first)."""
-    for event in events:
-        if to_ms(event.timestamp) > at_ms:
-            break
-        event.mutate(blank)
-    return blank if blank.version else None
+def state_at_ms(event_log: EventLog, store: str, key: str, at_ms: int) -> ProfileAggregate | None:
+    """The profile as of `at_ms` (None before its first event)."""
+    pid = profile_id(store, key)
+    version = event_log.query("version_at", pid, at_ms)
+    return None if version is None else event_log.load(pid, store, key, version=version)
 
 
-def saved_versions(events: Iterable[Aggregate.Event], blank: ProfileAggregate,
-                   low: int | None, high: int | None) -> list[ProfileAggregate]:
-    """A copy of the aggregate at each saved version whose time lies in [low, high]."""
-    found = []
-    for event in events:
-        event.mutate(blank)
-        if type(event).__name__ not in SAVED_VERSION_TYPES or not blank.live:
-            continue
-        moment = to_ms(event.timestamp)
-        if (low is None or moment >= low) and (high is None or moment <= high):
-            found.append(copy.deepcopy(blank))
-    return found
-
-
-def history_entries(stored: Iterable[StoredEvent], decode: Callable[[StoredEvent], Any],
+def history_entries(rows: list[tuple[StoredEvent, int | None]], decode: Callable[[StoredEvent], Any],
                     low: int | None, high: int | None) -> list[HistoryEntry]:
     """History rows, undecodable ones as `Corrupt`, redacted ones left out."""
-    entries, last_time = [], EPOCH
-    for row in stored:
+    entries = []
+    for stored, micros in rows:
+        indexed = EPOCH if micros is None else from_us(micros)
         try:
-            event = decode(row)
+            event = decode(stored)
         except Exception:
-            entry = HistoryEntry(version=row.originator_version, type="Corrupt",
-                                 timestamp=last_time, session=None, payload={})
+            entry = HistoryEntry(version=stored.originator_version, type="Corrupt",
+                                 timestamp=indexed, session=None, payload={})
         else:
             kind = type(event).__name__
             if kind == "Redacted":
                 continue
-            last_time = event.timestamp
             payload = {k: v for k, v in vars(event).items() if k not in _NOT_PAYLOAD}
             if kind == "Saved":
                 payload = {k: v for k, v in payload.items() if v is not None}
             entry = HistoryEntry(version=event.originator_version, type=kind,
-                                 timestamp=last_time, session=event.session, payload=payload)
+                                 timestamp=event.timestamp, session=event.session, payload=payload)
         moment = to_ms(entry.timestamp)
         if (low is None or moment >= low) and (high is None or moment <= high):
             entries.append(entry)
@@ -78,7 +66,7 @@ class VersionQuery:
                  low: int | None, high: int | None) -> None:
         self._store, self._key, self._direction = store, key, direction
         self._low, self._high = low, high
-        self._pending: list[ProfileAggregate] | None = None
+        self._versions: list[int] | None = None
         self._lock = threading.Lock()
 
     def next(self) -> Profile | None:
@@ -86,27 +74,37 @@ class VersionQuery:
         store = self._store
         if store.engine.is_closing:
             return None
-        with self._lock:
-            if self._pending is None:
-                self._pending = self._load()
-                if self._pending is None:
-                    return None
-            if not self._pending:
-                return None
-            replica = self._pending.pop(0)
-        return store._read_only(replica)
+        with self._lock:  # one reader at a time keeps the results in order
+            if self._versions is None:
+                self._versions = self._list()
+            while self._versions:
+                replica = self._read(self._versions.pop(0))
+                if replica is not None:
+                    return store._read_only(replica)
+            return None
 
-    def _load(self) -> list[ProfileAggregate] | None:
+    def _list(self) -> list[int]:
         if self._low is not None and self._high is not None and self._low > self._high:
             return []
+        store, pid = self._store, profile_id(self._store.name, self._key)
+        event_log = store.engine._log(store._is_mock)
+        versions = store._retrying(self._key, lambda: event_log.query(
+            "saved_versions", pid, SAVED_KINDS, self._low, self._high))
+        if not isinstance(versions, list):
+            return []
+        return versions[::-1] if self._direction is SortDirection.DESCENDING else versions
+
+    def _read(self, version: int) -> ProfileAggregate | None:
         store = self._store
-        event_log, pid = store.engine._log(store._is_mock), profile_id(store.name, self._key)
-        blank = ProfileAggregate.blank(pid, store.name, self._key)
-        found = store._retrying(self._key, lambda: saved_versions(
-            event_log.events(pid), blank, self._low, self._high))
-        if not isinstance(found, list):
-            return None
-        return found[::-1] if self._direction is SortDirection.DESCENDING else found
+        event_log = store.engine._log(store._is_mock)
+        pid = profile_id(store.name, self._key)
+
+        def read() -> ProfileAggregate | None:
+            replica = event_log.load(pid, store.name, self._key, version=version)
+            return replica if replica.live and replica.saved_version == version else None
+
+        replica = store._retrying(self._key, read)
+        return replica if isinstance(replica, ProfileAggregate) else None
 
     def __iter__(self) -> Iterator[Profile]:
         return self
@@ -116,3 +114,4 @@ class VersionQuery:
         if profile is None:
             raise StopIteration
         return profile
+

@@ -11,9 +11,11 @@ from uuid import UUID, uuid5
 
 import jsonpatch
 import orjson
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.utils import get_topic
 
 from .errors import ProfileStoreError, SessionLostError
+from .timeutil import from_us, to_us
 
 Session = dict[str, str]
 JsonDict = dict[str, Any]
@@ -97,6 +99,22 @@ class ProfileAggregate(Aggregate):
             profile._mark_saved(self)
             profile.owner_active_at = self.timestamp
 
+    class Overwritten(Aggregate.Event):
+        """A read-only profile's data was written as the newest saved version (a rollback)."""
+
+        session: Session | None
+        from_version: int
+        data: JsonDict
+        metadata: JsonDict
+        user_ids: list[int]
+        processed_messages: list[int]
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            profile.data = copy.deepcopy(self.data)
+            profile.metadata = copy.deepcopy(self.metadata)
+            profile.user_ids = list(self.user_ids)
+            profile._mark_saved(self)
+
     class Removed(Aggregate.Event):
         """The profile was erased; this data-free tombstone keeps the highest version."""
 
@@ -106,6 +124,7 @@ class ProfileAggregate(Aggregate):
 
         def apply(self, profile: ProfileAggregate) -> None:
             profile._end_life()
+            profile.store_name, profile.key = self.store_name, self.key
             profile.removed = True
 
     class Redacted(Aggregate.Event):
@@ -115,6 +134,19 @@ class ProfileAggregate(Aggregate):
 
         def apply(self, profile: ProfileAggregate) -> None:
             pass
+
+    class Snapshot(Snapshot):
+        """The whole state at a version, as plain JSON (datetimes as epoch microseconds)."""
+
+        @classmethod
+        def take(cls, aggregate: Any) -> Any:
+            return cls(originator_id=aggregate.id, originator_version=aggregate.version,
+                       timestamp=aggregate.modified_on, topic=get_topic(type(aggregate)),
+                       state=aggregate.snapshot_state())
+
+        def mutate(self, _: Any) -> Any:
+            return ProfileAggregate.from_snapshot(self.originator_id, self.originator_version,
+                                                 self.timestamp, self.state)
 
     # ---- construction and replay -------------------------------------------------------------
 
@@ -127,6 +159,7 @@ class ProfileAggregate(Aggregate):
         profile.store_name, profile.key = store_name, key
         profile.removed = False
         profile.session_load_count = 0
+        profile.life_version = 0
         return profile
 
     @classmethod
@@ -135,9 +168,34 @@ class ProfileAggregate(Aggregate):
         """Fold events into an aggregate (the repository's projector function)."""
         profile = initial
         for event in events:
-            if profile is None:
+            if profile is None and not isinstance(event, Snapshot):
                 profile = cls.blank(event.originator_id)
-            event.mutate(profile)
+            profile = event.mutate(profile)
+        return profile
+
+    _TIMES = ("created_at", "saved_at", "owner_active_at", "requested_at")
+    _VALUES = ("store_name", "key", "live", "removed", "data", "metadata", "user_ids",
+               "saved_version", "session", "requested_by", "session_load_count", "life_version")
+
+    def snapshot_state(self) -> JsonDict:
+        """The state as JSON values, for a snapshot."""
+        state = {name: copy.deepcopy(getattr(self, name)) for name in self._VALUES}
+        for name in self._TIMES:
+            moment = getattr(self, name)
+            state[name] = None if moment is None else to_us(moment)
+        return state
+
+    @classmethod
+    def from_snapshot(cls, originator_id: UUID, version: int, timestamp: datetime, state: JsonDict
+                      ) -> ProfileAggregate:
+        """The aggregate a snapshot describes."""
+        profile = cls.blank(originator_id)
+        for name in cls._VALUES:
+            setattr(profile, name, copy.deepcopy(state[name]))
+        for name in cls._TIMES:
+            setattr(profile, name, None if state[name] is None else from_us(state[name]))
+        profile._version = version
+        profile._modified_on = timestamp
         return profile
 
     def _end_life(self) -> None:
@@ -160,6 +218,7 @@ class ProfileAggregate(Aggregate):
         self.data = copy.deepcopy(event.data)
         self.created_at = event.timestamp
         self.session_load_count = 0
+        self.life_version = event.originator_version
         self._mark_saved(event)
 
     def _mark_saved(self, event: Aggregate.Event) -> None:
@@ -245,6 +304,24 @@ class ProfileAggregate(Aggregate):
         self.check_owner(session, epoch)
         self.trigger_event(self.SessionEnded, timestamp=self._stamp(now), session=session,
                            reason=reason, ended_session=session)
+
+    def overwrite(self, read_version: int, data: JsonDict, metadata: JsonDict, user_ids: list[int],
+                  processed_messages: Iterable[int], now: datetime) -> None:
+        """Write a read-only profile (read at `read_version`) as the newest saved version.
+
+        A session held anywhere ends first, in the same transaction. A profile read before a
+        removal is refused: a rollback never brings erased data back."""
+        if not self.live or self.life_version > read_version:
+            raise ProfileStoreError(
+                f"profile {self.store_name!r}/{self.key!r} was removed after it was read;"
+                " set() would bring erased data back")
+        stamp = self._stamp(now)
+        if self.session is not None:
+            self.trigger_event(self.SessionEnded, timestamp=stamp, session=None,
+                               reason="Overwritten", ended_session=self.session)
+        self.trigger_event(self.Overwritten, timestamp=stamp, session=None, from_version=read_version,
+                           data=copy.deepcopy(data), metadata=copy.deepcopy(metadata),
+                           user_ids=list(user_ids), processed_messages=sorted(processed_messages))
 
     def remove(self, now: datetime) -> None:
         """Erase the profile: a tombstone at the highest version."""

@@ -2,33 +2,30 @@
 
 Chosen by topic (`PERSISTENCE_MODULE=profilestore.infrastructure.sqlite`). Everything a write
 stores beside the events goes in the events' own transaction, so several engines on one file
-keep the side tables exactly once.
+keep the side tables exactly once. Every connection has `secure_delete` on, so bytes that a
+save overwrites (read-model rows) or an erasure redacts are zeroed, not left in free pages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
+import sqlite_utils
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteFactory,
+)
+from eventsourcing.utils import Environment, EnvType
 
 ProfileRow = dict[str, Any]
+HistoryRow = tuple[StoredEvent, int | None]
 
-_SIDE_TABLES = [
-    "CREATE TABLE IF NOT EXISTS profile_timestamps ("
-    " originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL,"
-    " timestamp_us INTEGER NOT NULL, PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS profiles ("
-    " store TEXT NOT NULL, key TEXT NOT NULL, originator_id TEXT NOT NULL, version INTEGER NOT NULL,"
-    " created_time INTEGER NOT NULL, updated_time INTEGER NOT NULL, data TEXT NOT NULL,"
-    " metadata TEXT NOT NULL, user_ids TEXT NOT NULL, session TEXT,"
-    " PRIMARY KEY (store, key))",
-    "CREATE TABLE IF NOT EXISTS profile_user_ids ("
-    " user_id INTEGER NOT NULL, store TEXT NOT NULL, key TEXT NOT NULL,"
-    " PRIMARY KEY (user_id, store, key))",
-]
 _UPSERT_PROFILE = (
     "INSERT INTO profiles (store, key, originator_id, version, created_time, updated_time, data,"
     " metadata, user_ids, session) VALUES (:store, :key, :originator_id, :version, :created_time,"
@@ -37,25 +34,55 @@ _UPSERT_PROFILE = (
     " created_time=excluded.created_time, updated_time=excluded.updated_time, data=excluded.data,"
     " metadata=excluded.metadata, user_ids=excluded.user_ids, session=excluded.session"
 )
+_LIVE_FLOOR = ("(SELECT coalesce(max(originator_version), 0) FROM profile_timestamps"
+               " WHERE originator_id=:id AND kind='Removed')")
+
+
+def create_side_tables(db: sqlite_utils.Database) -> None:
+    """The time index and the read models (idempotent)."""
+    db.table("profile_timestamps").create(
+        {"originator_id": str, "originator_version": int, "timestamp_us": int, "kind": str},
+        pk=("originator_id", "originator_version"), not_null={"timestamp_us", "kind"},
+        if_not_exists=True)
+    create_read_models(db)
+
+
+def create_read_models(db: sqlite_utils.Database) -> None:
+    """`profiles` (one row per live profile) and `profile_user_ids` (idempotent)."""
+    db.table("profiles").create(
+        {"store": str, "key": str, "originator_id": str, "version": int, "created_time": int,
+         "updated_time": int, "data": str, "metadata": str, "user_ids": str, "session": str},
+        pk=("store", "key"), not_null={"originator_id", "version", "data"}, if_not_exists=True)
+    db.table("profile_user_ids").create({"user_id": int, "store": str, "key": str},
+                                        pk=("user_id", "store", "key"), if_not_exists=True)
+
+
+def _hex(originator_id: UUID | str) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
+
+
+def _database(c: SQLiteCursor) -> sqlite_utils.Database:
+    return sqlite_utils.Database(c.sqlite_cursor.connection)
 
 
 class ProfileRecorder(SQLiteApplicationRecorder):
-    """Events, plus (id, version, µs) time rows and the `profiles` read models, in one transaction."""
+    """Events, plus (id, version, µs, type) time rows and the read models, in one transaction."""
 
-    def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *_SIDE_TABLES]
+    def _create_table(self, c: SQLiteCursor) -> None:
+        super()._create_table(c)
+        create_side_tables(_database(c))
 
     def _insert_events(
         self,
         c: SQLiteCursor,
         stored_events: Sequence[StoredEvent],
         *,
-        timestamps: Sequence[tuple[str, int, int]] = (),
+        timestamps: Sequence[tuple[str, int, int, str]] = (),
         profile_rows: Sequence[tuple[str, str, ProfileRow | None]] = (),
         **kwargs: Any,
     ) -> Sequence[int] | None:
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
-        c.executemany("INSERT INTO profile_timestamps VALUES (?, ?, ?)", timestamps)
+        c.executemany("INSERT INTO profile_timestamps VALUES (?, ?, ?, ?)", timestamps)
         for store, key, row in profile_rows:
             self._write_profile_row(c, store, key, row)
         return notification_ids
@@ -67,62 +94,152 @@ class ProfileRecorder(SQLiteApplicationRecorder):
             c.execute("DELETE FROM profiles WHERE store=? AND key=?", (store, key))
             return
         c.execute(_UPSERT_PROFILE, row)
-        c.executemany(
-            "INSERT INTO profile_user_ids VALUES (?, ?, ?)",
-            [(user_id, store, key) for user_id in row["user_id_list"]],
-        )
+        c.executemany("INSERT INTO profile_user_ids VALUES (?, ?, ?)",
+                      [(user_id, store, key) for user_id in row["user_id_list"]])
 
-    def erase(
-        self,
-        originator_id: UUID,
-        tombstone: StoredEvent,
-        redacted_topic: str,
-        redacted_state: bytes,
-        timestamp: tuple[str, int, int],
-        store: str,
-        key: str,
-    ) -> None:
-        """Append the tombstone and overwrite every earlier event of the stream without its data.
+    # ---- erasure -----------------------------------------------------------------------------
 
-        The rows keep their versions, so the primary key still fences a stale writer. Secure
-        delete zeroes the freed bytes; the WAL is checkpointed so the old pages leave it too.
+    def erase(self, originator_id: UUID, tombstone: StoredEvent, redacted_topic: str,
+              redacted_state: bytes, timestamp: tuple[str, int, int, str], store: str, key: str
+              ) -> None:
+        """Append the tombstone; overwrite every earlier event without its data; drop snapshots.
+
+        The rows keep their versions, so the primary key still fences a stale writer. The WAL
+        is checkpointed afterwards so the old pages leave it too.
         """
         with self.datastore.transaction(commit=True) as c:
-            c.execute("PRAGMA secure_delete=ON")
             self._insert_events(c, [tombstone], timestamps=[timestamp],
                                 profile_rows=[(store, key, None)])
-            c.execute(
-                f"UPDATE {self.events_table_name} SET topic=?, state=?"
-                " WHERE originator_id=? AND originator_version<?",
-                (redacted_topic, redacted_state, originator_id.hex, tombstone.originator_version),
-            )
+            c.execute(f"UPDATE {self.events_table_name} SET topic=?, state=?"
+                      " WHERE originator_id=? AND originator_version<?",
+                      (redacted_topic, redacted_state, originator_id.hex,
+                       tombstone.originator_version))
+            c.execute("DELETE FROM stored_snapshots WHERE originator_id=?", (originator_id.hex,))
         self.checkpoint()
+
+    def insert_snapshot(self, snapshot: StoredEvent, redacted_topic: str) -> None:
+        """Store a snapshot unless its version was erased meanwhile (checked in one statement)."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "INSERT OR IGNORE INTO stored_snapshots SELECT ?, ?, ?, ? WHERE NOT EXISTS"
+                f" (SELECT 1 FROM {self.events_table_name} WHERE originator_id=?"
+                " AND originator_version=? AND topic=?)",
+                (_hex(snapshot.originator_id), snapshot.originator_version, snapshot.topic,
+                 snapshot.state, _hex(snapshot.originator_id), snapshot.originator_version,
+                 redacted_topic))
 
     def checkpoint(self) -> None:
         """Move the WAL into the database file and truncate it."""
         with self.datastore.get_connection(commit=True) as connection, connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    # ---- the time index ------------------------------------------------------------------------
+
+    def version_at(self, originator_id: UUID, at_ms: int) -> int | None:
+        """The newest version stamped at or before `at_ms` (milliseconds, truncated)."""
+        rows = self._query("SELECT max(originator_version) FROM profile_timestamps"
+                           " WHERE originator_id=:id AND timestamp_us < :end",
+                           {"id": originator_id.hex, "end": (at_ms + 1) * 1000})
+        return rows[0][0] if rows else None
+
+    def saved_versions(self, originator_id: UUID, kinds: Sequence[str], low_ms: int | None,
+                       high_ms: int | None) -> list[int]:
+        """Saved versions of the profile's current life with times in [low, high] ms."""
+        params: dict[str, Any] = {"id": originator_id.hex,
+                                  "low": None if low_ms is None else low_ms * 1000,
+                                  "high": None if high_ms is None else (high_ms + 1) * 1000}
+        params.update({f"k{i}": kind for i, kind in enumerate(kinds)})
+        rows = self._query(
+            "SELECT originator_version FROM profile_timestamps WHERE originator_id=:id"
+            f" AND kind IN ({', '.join(f':k{i}' for i in range(len(kinds)))})"
+            f" AND originator_version > {_LIVE_FLOOR}"
+            " AND (:low IS NULL OR timestamp_us >= :low) AND (:high IS NULL OR timestamp_us < :high)"
+            " ORDER BY originator_version", params)
+        return [row[0] for row in rows]
+
+    def select_history(self, originator_id: UUID) -> list[HistoryRow]:
+        """Every stored event of a stream with its indexed time (µs), oldest first."""
+        rows = self._query(
+            f"SELECT e.originator_version, e.topic, e.state, t.timestamp_us"
+            f" FROM {self.events_table_name} e LEFT JOIN profile_timestamps t"
+            " ON t.originator_id = e.originator_id AND t.originator_version = e.originator_version"
+            " WHERE e.originator_id=:id ORDER BY e.originator_version", {"id": originator_id.hex})
+        return [(StoredEvent(originator_id, version, topic, state), micros)
+                for version, topic, state, micros in rows]
+
+    # ---- the read models -----------------------------------------------------------------------
+
     def select_keys(self, store: str) -> list[str]:
         """Keys of the store's live profiles, ascending."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT key FROM profiles WHERE store=? ORDER BY key", (store,))
-            return [row[0] for row in c.fetchall()]
+        return [row[0] for row in self._query(
+            "SELECT key FROM profiles WHERE store=:store ORDER BY key", {"store": store})]
 
     def find_user(self, user_id: int) -> list[tuple[str, str]]:
         """(store, key) of live profiles that hold the user id."""
+        return [(row[0], row[1]) for row in self._query(
+            "SELECT store, key FROM profile_user_ids WHERE user_id=:id ORDER BY store, key",
+            {"id": user_id})]
+
+    def rebuild_read_models(
+            self, row_of: Callable[[list[StoredEvent]], tuple[str, str, ProfileRow | None]]) -> int:
+        """Drop the read models and fill them again from the events, in one transaction.
+
+        `row_of` folds one stream's events into its row. Returns the number of live profiles.
+        """
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM profiles")  # the write lock first: no writer slips in between
+            db = _database(c)
+            db.table("profile_user_ids").drop(ignore=True)
+            db.table("profiles").drop(ignore=True)
+            create_read_models(db)
+            count = 0
+            for stream in self._streams(c):
+                store, key, row = row_of(stream)
+                if row is not None:
+                    self._write_profile_row(c, store, key, row)
+                    count += 1
+            return count
+
+    def _streams(self, c: SQLiteCursor) -> Iterator[list[StoredEvent]]:
+        """One stream at a time, read lazily through a second cursor of the same transaction."""
+        reader = c.sqlite_cursor.connection.cursor()
+        reader.execute(f"SELECT originator_id, originator_version, topic, state"
+                       f" FROM {self.events_table_name} ORDER BY originator_id, originator_version")
+        stream: list[StoredEvent] = []
+        for row in reader:
+            event = StoredEvent(UUID(row[0]), row[1], row[2], row[3])
+            if stream and stream[0].originator_id != event.originator_id:
+                yield stream
+                stream = []
+            stream.append(event)
+        if stream:
+            yield stream
+
+    def _query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT store, key FROM profile_user_ids WHERE user_id=? ORDER BY store, key",
-                (user_id,),
-            )
-            return [(row[0], row[1]) for row in c.fetchall()]
+            c.execute(sql, params)
+            return [tuple(row) for row in c.fetchall()]
+
+
+class ProfileConnectionPool(SQLiteConnectionPool):
+    """The library's pool; each new connection gets `secure_delete` on."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        connection._sqlite_conn.execute("PRAGMA secure_delete=ON")
+        return connection
 
 
 class Factory(SQLiteFactory):
-    """The library's SQLite factory with our recorder."""
+    """The library's SQLite factory with our recorder and connection pool."""
 
     application_recorder_class = ProfileRecorder
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool
+        self.datastore.pool = ProfileConnectionPool(db_name=pool.db_name, lock_timeout=pool.lock_timeout)
+        pool.close()
 
 
 del SQLiteFactory  # the library resolves this module to its one factory class
