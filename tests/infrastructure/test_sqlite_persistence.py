@@ -26,7 +26,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def event_log(db_path: Path) -> EventLog:
-    log = EventLog(persistence_env(f"sqlite:///{db_path}"))
+    log = EventLog(persistence_env(f"sqlite:///{db_path}"), lambda: 100)
     yield log
     log.close()
 
