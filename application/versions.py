@@ -36,9 +36,9 @@ def state_at_ms(event_log: EventLog, store: str, key: str, at_ms: int) -> Profil
 def history_entries(rows: list[tuple[StoredEvent, int | None]], decode: Callable[[StoredEvent], Any],
                     low: int | None, high: int | None) -> list[HistoryEntry]:
     """History rows, undecodable ones as `Corrupt`, redacted ones left out."""
-    entries = []
+    entries, previous = [], EPOCH
     for stored, micros in rows:
-        indexed = EPOCH if micros is None else from_us(micros)
+        indexed = previous if micros is None else from_us(micros)
         try:
             event = decode(stored)
         except Exception:
@@ -53,6 +53,7 @@ def history_entries(rows: list[tuple[StoredEvent, int | None]], decode: Callable
                 payload = {k: v for k, v in payload.items() if v is not None}
             entry = HistoryEntry(version=event.originator_version, type=kind,
                                  timestamp=event.timestamp, session=event.session, payload=payload)
+        previous = entry.timestamp
         moment = to_ms(entry.timestamp)
         if (low is None or moment >= low) and (high is None or moment <= high):
             entries.append(entry)

@@ -161,3 +161,18 @@ def test_an_unopenable_database_reports_no_access_and_reads_give_up_with_on_erro
         assert "cannot open the database" in errors[0][0]
     finally:
         engine.close(timeout=1)
+
+
+def test_history_shows_an_undecodable_row_as_corrupt_and_keeps_the_rest(db_path: Path) -> None:
+    with Engine(f"sqlite:///{db_path}", background=False) as engine:
+        store = ProfileStore("S", engine=engine)
+        profile = store.start_session("k")
+        assert profile is not None
+        profile.end_session()
+        with sqlite3.connect(db_path) as db:
+            db.execute("INSERT INTO stored_events VALUES (?, 5, ?, ?)",
+                       (profile_id("S", "k").hex, "no.such.module:Event", b"\xff not json"))
+        history = store.history("k")
+    assert [e.type for e in history] == ["ProfileCreated", "SessionStarted", "Saved", "SessionEnded",
+                                         "Corrupt"]
+    assert history[-1].payload == {} and history[-1].timestamp == history[-2].timestamp
