@@ -224,7 +224,7 @@ class Saver:
             except DataError as error:
                 engine._health.report(str(error), store.name, profile.key)
                 raise
-        read_version, now = profile._replica.version, clock.now()
+        read_version, now = profile._replica.saved_version, clock.now()
         event_log = engine._log(store._is_mock)
         try:
             with engine._key_lock(token), engine._in_flight():
