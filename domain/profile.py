@@ -11,7 +11,8 @@ from uuid import UUID, uuid5
 
 import jsonpatch
 import orjson
-from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as LibrarySnapshot
 from eventsourcing.utils import get_topic
 
 from .errors import ProfileStoreError, SessionLostError
@@ -135,7 +136,7 @@ class ProfileAggregate(Aggregate):
         def apply(self, profile: ProfileAggregate) -> None:
             pass
 
-    class Snapshot(Snapshot):
+    class Snapshot(LibrarySnapshot):
         """The whole state at a version, as plain JSON (datetimes as epoch microseconds)."""
 
         @classmethod
@@ -168,7 +169,7 @@ class ProfileAggregate(Aggregate):
         """Fold events into an aggregate (the repository's projector function)."""
         profile = initial
         for event in events:
-            if profile is None and not isinstance(event, Snapshot):
+            if profile is None and not isinstance(event, LibrarySnapshot):
                 profile = cls.blank(event.originator_id)
             profile = event.mutate(profile)
         return profile
