@@ -61,6 +61,7 @@ class Engine:
         self._closed_event = threading.Event()
         self._pending_lock = threading.Lock()
         self._stop = threading.Event()
+        self._inbox: list[Profile] = []  # held profiles this engine sent messages to
         self._autosave = AutoSaveRing()
         self._saver = Saver(self)
         self._claimer = Claimer(self)
@@ -119,6 +120,7 @@ class Engine:
         try:
             self._health.tick()
             if not self.is_closing:
+                self._deliver_inbox()
                 self._follower.poll_if_due()
                 for profile in self._autosave.due(self.settings.auto_save_period):
                     self._saver.save(profile, auto=True)
@@ -154,6 +156,21 @@ class Engine:
     def _active(self, token: Token) -> Profile | None:
         with self._registry:
             return self._sessions.get(token)
+
+    def _inbox_add(self, profile: Profile) -> None:
+        with self._registry:
+            if profile not in self._inbox:
+                self._inbox.append(profile)
+
+    def _deliver_inbox(self) -> None:
+        with self._registry:
+            profiles, self._inbox = self._inbox, []
+        for profile in profiles:
+            try:
+                self._saver.react(profile)
+            except DatabaseFailure as error:
+                self._health.report(str(error), profile.profile_store.name, profile.key)
+                self._inbox_add(profile)
 
     def _held(self, originator_id: UUID) -> Profile | None:
         """The live profile this engine holds with that aggregate id, if any."""

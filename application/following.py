@@ -28,7 +28,7 @@ log = logging.getLogger("profilestore")
 PAGE = 500
 REACT_TO = [get_topic(cls) for cls in (
     ProfileAggregate.SessionRequested, ProfileAggregate.SessionStarted,
-    ProfileAggregate.SessionEnded, ProfileAggregate.Removed,
+    ProfileAggregate.SessionEnded, ProfileAggregate.Removed, ProfileAggregate.MessageQueued,
 )]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from profilestore.domain.errors import ProfileStoreError
@@ -48,7 +49,9 @@ class Profile:
         self._user_ids: list[int] = list(aggregate.user_ids)
         self._last_saved: dict[str, Any] = copy.deepcopy(aggregate.data)
         self._key_info = _key_info(aggregate)
-        self._processed: list[int] = []  # message ids its handlers processed
+        self._processed: list[int] = []  # message ids its handlers processed, not yet saved
+        self._delivered: set[int] = set()  # message ids handed to the handlers this session
+        self._handlers: list[Callable[[dict[str, Any], Callable[[], None]], Any]] = []
         self.loaded_at = clock.seconds()
 
     def __repr__(self) -> str:
@@ -112,6 +115,48 @@ class Profile:
         with self.lock:
             _reconcile(self._data, self.profile_store.template)
 
+    # ---- messages ---------------------------------------------------------------------------
+
+    def message_handler(self, handler: Callable[[dict[str, Any], Callable[[], None]], Any]) -> None:
+        """Handle messages: `handler(message, processed)`. Messages already held and not processed
+        are handed to it now, on this thread; new ones later, on the engine thread."""
+        if not callable(handler):
+            raise TypeError(f"message_handler takes a callable, not {type(handler).__name__}")
+        if not self._read_only and not self.is_active():
+            return
+        with self.lock:
+            self._handlers.append(handler)
+            for message_id, message in sorted(self._replica.messages.items()):
+                if message_id not in self._processed:
+                    self._delivered.add(message_id)
+                    handler(copy.deepcopy(message), self._processed_callback(message_id))
+
+    def _deliver_new(self) -> bool:
+        """Hand messages not yet delivered in this session to the handlers, in registration order;
+        True if a handler processed one."""
+        processed_any = False
+        with self.lock:
+            for message_id, message in sorted(self._replica.messages.items()):
+                if message_id in self._delivered or message_id in self._processed:
+                    continue
+                self._delivered.add(message_id)
+                for handler in list(self._handlers):
+                    try:
+                        handler(copy.deepcopy(message), self._processed_callback(message_id))
+                    except Exception:
+                        log.exception("a message handler of %r raised", self)
+                    if message_id in self._processed:
+                        processed_any = True
+                        break  # later handlers don't see a processed message
+        return processed_any
+
+    def _processed_callback(self, message_id: int) -> Callable[[], None]:
+        def processed() -> None:
+            with self.lock:
+                if message_id not in self._processed:
+                    self._processed.append(message_id)
+        return processed
+
     # ---- session --------------------------------------------------------------------------
 
     def is_active(self) -> bool:
@@ -137,9 +182,13 @@ class Profile:
             raise ProfileStoreError("set() is for read-only profiles from get() or version_query()")
         return self.profile_store.engine._saver.overwrite(self)
 
-    def _committed(self, aggregate: ProfileAggregate, saved: dict[str, Any] | None) -> None:
-        """Bookkeeping after a commit: the replica, last saved data and key info."""
+    def _committed(self, aggregate: ProfileAggregate, saved: dict[str, Any] | None,
+                   processed: Sequence[int] = ()) -> None:
+        """Bookkeeping after a commit: the replica, last saved data, key info, processed ids."""
         self._replica = aggregate
+        if processed:
+            with self.lock:
+                self._processed = [i for i in self._processed if i not in processed]
         if saved is not None:
             self._last_saved = saved
         self._key_info = _key_info(aggregate)

@@ -32,6 +32,7 @@ class Snapshot:
     data: dict[str, Any]
     metadata: dict[str, Any]
     user_ids: list[int]
+    processed: list[int]  # message ids whose effect is in `data`: stored in the same event
 
 
 @dataclass
@@ -61,7 +62,8 @@ class Saver:
         with profile.lock:
             data = encode_json(profile._data, "data", settings.max_data_bytes)
             metadata = check_metadata(profile._metadata, settings.max_metadata_chars)
-            return Snapshot(orjson.loads(data), orjson.loads(metadata), list(profile._user_ids))
+            return Snapshot(orjson.loads(data), orjson.loads(metadata), list(profile._user_ids),
+                            list(profile._processed))
 
     def write(self, profile: Profile, command: Callable[[ProfileAggregate], None]) -> None:
         """Decide on the newest replica and append; on a conflict re-read and decide again.
@@ -96,7 +98,8 @@ class Saver:
             if snap is None:
                 replica.save(session, epoch, now, None)
             else:
-                replica.save(session, epoch, now, snap.data, snap.metadata, snap.user_ids)
+                replica.save(session, epoch, now, snap.data, snap.metadata, snap.user_ids,
+                             snap.processed)
         return command
 
     # ---- save ------------------------------------------------------------------------------
@@ -129,7 +132,8 @@ class Saver:
             except DatabaseFailure as error:
                 engine._health.report(str(error), store.name, profile.key)
                 return False
-            profile._committed(profile._replica, None if snap is None else snap.data)
+            profile._committed(profile._replica, None if snap is None else snap.data,
+                               [] if snap is None else snap.processed)
             engine._autosave.touch(profile)
             profile.on_after_save.fire(profile.last_saved_data)
             return True
@@ -170,7 +174,8 @@ class Saver:
 
         def command(replica: ProfileAggregate) -> None:
             if snap is not None:
-                replica.save(session, epoch, now, snap.data, snap.metadata, snap.user_ids)
+                replica.save(session, epoch, now, snap.data, snap.metadata, snap.user_ids,
+                             snap.processed)
             replica.end_session(session, epoch, reason, now)
 
         with engine._key_lock(store._token(profile.key)):
@@ -184,7 +189,8 @@ class Saver:
                 if retry:
                     self._schedule(FinalRetry(profile, snap, reason, clock.seconds() + 1.0))
                 return False
-        profile._committed(profile._replica, None if snap is None else snap.data)
+        profile._committed(profile._replica, None if snap is None else snap.data,
+                           [] if snap is None else snap.processed)
         with profile.lock:
             profile.on_after_save.fire(profile.last_saved_data)
         return True
@@ -231,7 +237,7 @@ class Saver:
                 for _ in range(MAX_CONFLICT_RETRIES):
                     fresh = event_log.load(profile._replica.id, store.name, profile.key)
                     fresh.overwrite(read_version, snap.data, snap.metadata, snap.user_ids,
-                                    profile._processed, now)
+                                    snap.processed, now)
                     try:
                         event_log.append(fresh)
                     except Conflict:
@@ -246,7 +252,7 @@ class Saver:
         active = engine._active(token)
         if active is not None:
             self.lose(active, "overwritten by set()")
-        profile._committed(fresh, snap.data)
+        profile._committed(fresh, snap.data, snap.processed)
         return True
 
     # ---- other servers wrote -------------------------------------------------------------
@@ -269,6 +275,8 @@ class Saver:
         elif requested:
             log.info("%r requested by %s: handing over", profile, describe(fresh.requested_by))
             self.end(profile, "External")
+        elif profile._deliver_new() and profile.is_active():
+            self.save(profile, auto=True)  # store the handlers' effect with the processed ids
 
     # ---- final-save retries ----------------------------------------------------------------
 

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from profilestore.domain.errors import ProfileStoreError, StoreClosedError
-from profilestore.domain.profile import ProfileAggregate, profile_id
+from profilestore.domain.profile import MessageQueueFull, ProfileAggregate, profile_id
 from profilestore.domain.timeutil import time_bound_ms
-from profilestore.domain.validation import check_key, check_template
+from profilestore.domain.validation import check_key, check_template, encode_json
 from profilestore.domain.values import HistoryEntry, SortDirection
 
 from . import clock
@@ -144,6 +144,41 @@ class ProfileStore:
         return iter(keys)
 
     # ---- writes without a session ----------------------------------------------------------
+
+    def message(self, key: str, message: dict[str, Any]) -> bool:
+        """Send a message to the profile, held or not; True once committed. False (and on_error)
+        when the profile already holds max_message_queue messages."""
+        key = self._key(key)
+        engine = self.engine
+        encode_json(message, "message", engine.settings.max_data_bytes)
+        if engine.is_closing:
+            return False
+        event_log, pid = engine._log(self._is_mock), profile_id(self.name, key)
+
+        def send() -> bool:
+            while True:
+                with engine._key_lock(self._token(key)), engine._in_flight():
+                    replica = event_log.load(pid, self.name, key)
+                    if not replica.live:
+                        replica.create(self._template, None, clock.now())
+                    try:
+                        replica.queue_message(message, engine.settings.max_message_queue, clock.now())
+                    except MessageQueueFull as full:
+                        engine._health.report(str(full), self.name, key)
+                        return False
+                    try:
+                        event_log.append(replica)
+                    except Conflict:
+                        continue
+                    return True
+
+        sent = self._retrying(key, send)
+        if sent is _FAILED:
+            return False
+        held = engine._active(self._token(key))
+        if sent and held is not None:
+            engine._inbox_add(held)  # delivered by this engine's next run_pending
+        return bool(sent)
 
     def remove(self, key: str) -> bool:
         """Erase the profile: a tombstone, every earlier event redacted, the session ended."""

@@ -25,6 +25,10 @@ _NAMESPACE = UUID("5f2b6c1e-3c1d-4d0e-9a57-0c6f3b8e2a11")
 SAVED_VERSION_TYPES = frozenset({"ProfileCreated", "Saved", "Overwritten", "Reset"})
 
 
+class MessageQueueFull(ProfileStoreError):
+    """The profile holds max_message_queue messages that no committed save has removed."""
+
+
 def profile_id(store_name: str, key: str) -> UUID:
     """The aggregate id of (store, key): injective because the pair is JSON-encoded first."""
     return uuid5(_NAMESPACE, json.dumps([store_name, key]))
@@ -70,6 +74,17 @@ class ProfileAggregate(Aggregate):
             profile.requested_by = self.session
             profile.requested_at = self.timestamp
 
+    class MessageQueued(Aggregate.Event):
+        """A message was sent to the profile; it is held until a save records it processed."""
+
+        session: Session | None
+        message_id: int
+        message: JsonDict
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            profile.messages[self.message_id] = copy.deepcopy(self.message)
+            profile.last_message_id = self.message_id
+
     class SessionEnded(Aggregate.Event):
         """The session ended: released by its owner, or taken, overwritten, or shut down."""
 
@@ -97,6 +112,7 @@ class ProfileAggregate(Aggregate):
                 profile.metadata = copy.deepcopy(self.metadata)
             if self.user_ids is not None:
                 profile.user_ids = list(self.user_ids)
+            profile._drop_messages(self.processed_messages)
             profile._mark_saved(self)
             profile.owner_active_at = self.timestamp
 
@@ -114,6 +130,7 @@ class ProfileAggregate(Aggregate):
             profile.data = copy.deepcopy(self.data)
             profile.metadata = copy.deepcopy(self.metadata)
             profile.user_ids = list(self.user_ids)
+            profile._drop_messages(self.processed_messages)
             profile._mark_saved(self)
 
     class Removed(Aggregate.Event):
@@ -176,7 +193,8 @@ class ProfileAggregate(Aggregate):
 
     _TIMES = ("created_at", "saved_at", "owner_active_at", "requested_at")
     _VALUES = ("store_name", "key", "live", "removed", "data", "metadata", "user_ids",
-               "saved_version", "session", "requested_by", "session_load_count", "life_version")
+               "saved_version", "session", "requested_by", "session_load_count", "life_version",
+               "last_message_id")
 
     def snapshot_state(self) -> JsonDict:
         """The state as JSON values, for a snapshot."""
@@ -184,6 +202,8 @@ class ProfileAggregate(Aggregate):
         for name in self._TIMES:
             moment = getattr(self, name)
             state[name] = None if moment is None else to_us(moment)
+        state["messages"] = [[message_id, copy.deepcopy(message)]
+                             for message_id, message in self.messages.items()]
         return state
 
     @classmethod
@@ -195,6 +215,7 @@ class ProfileAggregate(Aggregate):
             setattr(profile, name, copy.deepcopy(state[name]))
         for name in cls._TIMES:
             setattr(profile, name, None if state[name] is None else from_us(state[name]))
+        profile.messages = {message_id: message for message_id, message in state["messages"]}
         profile._version = version
         profile._modified_on = timestamp
         return profile
@@ -211,6 +232,8 @@ class ProfileAggregate(Aggregate):
         self.owner_active_at: datetime | None = None
         self.requested_by: Session | None = None
         self.requested_at: datetime | None = None
+        self.messages: dict[int, JsonDict] = {}
+        self.last_message_id = 0
 
     def _begin_life(self, event: ProfileAggregate.ProfileCreated) -> None:
         self._end_life()
@@ -221,6 +244,10 @@ class ProfileAggregate(Aggregate):
         self.session_load_count = 0
         self.life_version = event.originator_version
         self._mark_saved(event)
+
+    def _drop_messages(self, message_ids: Iterable[int]) -> None:
+        for message_id in message_ids:
+            self.messages.pop(message_id, None)
 
     def _mark_saved(self, event: Aggregate.Event) -> None:
         self.saved_version = event.originator_version
@@ -305,6 +332,18 @@ class ProfileAggregate(Aggregate):
         self.check_owner(session, epoch)
         self.trigger_event(self.SessionEnded, timestamp=self._stamp(now), session=session,
                            reason=reason, ended_session=session)
+
+    def queue_message(self, message: JsonDict, max_queue: int, now: datetime) -> None:
+        """Hold a message for the profile, with the next message id; MessageQueueFull at the
+        limit (nothing is ever dropped to make room)."""
+        if not self.live:
+            raise ProfileStoreError(f"profile {self.store_name!r}/{self.key!r} has no live events")
+        if len(self.messages) >= max_queue:
+            raise MessageQueueFull(
+                f"profile {self.store_name!r}/{self.key!r} holds {len(self.messages)} messages,"
+                f" the limit (max_message_queue); none was dropped")
+        self.trigger_event(self.MessageQueued, timestamp=self._stamp(now), session=None,
+                           message_id=self.last_message_id + 1, message=copy.deepcopy(message))
 
     def overwrite(self, read_version: int, data: JsonDict, metadata: JsonDict, user_ids: list[int],
                   processed_messages: Iterable[int], now: datetime) -> None:
