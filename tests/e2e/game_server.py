@@ -7,6 +7,8 @@ Modes (the session's signals are printed as LAST_SAVE <reason> and SESSION_END):
   saved   start a session, save coins = COUNT, then add 1000 without saving, print READY
   silent  like saved, on an engine with no thread (no auto-save, no heartbeat, no following)
   exit    start a session, set coins = COUNT, return without close() (atexit saves)
+  gifts   start a session whose handler adds each gift's coins and marks it processed
+  send    send COUNT gifts of one coin each (20 ms apart), print SENT COUNT, exit
   hop     COUNT times: start a session on each comma-separated key, add 1 to coins, end it
           (an optional 6th argument, an epoch time, makes several processes start together)
 Settings are short (poll 0.05 s, steal after 1 s) so the tests need no long waits.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 from profilestore import Engine, ProfileStore, Server, Settings
 
@@ -42,6 +45,13 @@ def main(url: str, job_id: str, mode: str, key: str, count: int, start_at: float
     engine = Engine(url, server=Server(job_id=job_id), settings=FAST, background=mode != "silent")
     engine.install_signal_handlers()
     store = ProfileStore("Players", {"coins": 0}, engine=engine)
+    if mode == "send":
+        for _ in range(count):
+            assert store.message(key, {"coins": 1})
+            time.sleep(0.02)
+        say("SENT", count)
+        engine.close()
+        return
     if mode == "hop":
         time.sleep(max(start_at - time.time(), 0))
         hop(store, key.split(","), count)
@@ -57,6 +67,11 @@ def main(url: str, job_id: str, mode: str, key: str, count: int, start_at: float
     if mode in ("saved", "silent"):
         assert profile.save()
         profile.data["coins"] += 1000
+    if mode == "gifts":
+        def apply_gift(message: dict[str, int], processed: Callable[[], None]) -> None:
+            profile.data["coins"] += message["coins"]  # handlers run under profile.lock
+            processed()
+        profile.message_handler(apply_gift)
     say("READY")
     while True:
         time.sleep(0.05)
