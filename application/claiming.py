@@ -86,7 +86,7 @@ class Claimer:
             try:
                 engine._saver.retry_due(force=True, token=store._token(key))
                 with engine._key_lock(store._token(key)), engine._in_flight():
-                    replica = event_log.load(pid, store.name, key)
+                    replica = store._load_or_reset(event_log, pid, key)
                     action = self._decide(replica, store, job, requested_at, next_reread, now)
                     if action == "give up":
                         return None

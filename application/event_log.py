@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEv
 from eventsourcing.utils import get_topic
 
 from profilestore.domain.profile import ProfileAggregate
-from profilestore.domain.timeutil import to_ms, to_us
+from profilestore.domain.timeutil import from_us, to_ms, to_us
 
 log = logging.getLogger("profilestore")
 Conflict = IntegrityError  # another writer appended at our version first
@@ -22,6 +22,15 @@ Conflict = IntegrityError  # another writer appended at our version first
 
 class DatabaseFailure(Exception):
     """A database attempt failed (locked, unreachable, I/O): worth reporting and retrying."""
+
+
+class CorruptStream(Exception):
+    """A profile's events cannot be replayed: an undecodable row, an unknown event type, or a
+    replay that does not give a dict. Carries where the stream ends, to append after it."""
+
+    def __init__(self, message: str, last_version: int, last_us: int | None) -> None:
+        super().__init__(message)
+        self.last_version, self.last_us = last_version, last_us
 
 
 class ProfileRecorderPort(Protocol):
@@ -39,6 +48,10 @@ class ProfileRecorderPort(Protocol):
                        high_ms: int | None) -> list[int]: ...
 
     def select_history(self, originator_id: UUID) -> list[tuple[StoredEvent, int | None]]: ...
+
+    def last_reset(self, originator_id: UUID, version: int | None) -> int | None: ...
+
+    def stream_end(self, originator_id: UUID) -> tuple[int, int | None]: ...
 
     def select_keys(self, store: str) -> list[str]: ...
 
@@ -118,7 +131,8 @@ class EventLog:
     def load(self, originator_id: UUID, store: str, key: str, version: int | None = None
              ) -> ProfileAggregate:
         """The aggregate as of `version` (default: latest), replayed from the nearest snapshot at
-        or before it; version 0 if the key has no events."""
+        or before it (or from the latest Reset, past events that cannot be replayed); version 0
+        if the key has no events. CorruptStream if it cannot be replayed."""
         try:
             profile: Any = self.app.repository.get(originator_id, version=version,
                                                    projector_func=_project)
@@ -126,9 +140,42 @@ class EventLog:
             return ProfileAggregate.blank(originator_id, store, key)
         except PersistenceError as error:
             raise DatabaseFailure(f"read failed: {error}") from None
-        assert isinstance(profile, ProfileAggregate)
+        except Exception as error:
+            profile = self._load_after_reset(originator_id, version, error)
+        if not isinstance(profile.data, dict):
+            raise self._corrupt(originator_id, f"replay gave {type(profile.data).__name__}, not dict")
         profile.store_name, profile.key = store, key
+        assert isinstance(profile, ProfileAggregate)
         return profile
+
+    def _load_after_reset(self, originator_id: UUID, version: int | None, error: Exception
+                          ) -> ProfileAggregate:
+        reset = self.query("last_reset", originator_id, version)
+        if reset is None:
+            raise self._corrupt(originator_id, f"events cannot be replayed: {error}")
+        try:
+            events: list[Any] = list(self.app.events.get(originator_id, gt=reset - 1, lte=version))
+            start = ProfileAggregate.blank(originator_id)
+            start.position_after(reset - 1, events[0].timestamp)
+            profile = ProfileAggregate.replay(events, start)
+        except PersistenceError as failure:
+            raise DatabaseFailure(f"read failed: {failure}") from None
+        except Exception as again:
+            raise self._corrupt(originator_id, f"events after the last reset cannot be replayed:"
+                                               f" {again}") from None
+        assert profile is not None
+        return profile
+
+    def after_corrupt(self, originator_id: UUID, store: str, key: str, corrupt: CorruptStream
+                      ) -> ProfileAggregate:
+        """A blank profile standing after a stream that cannot be replayed, to append to."""
+        profile = ProfileAggregate.blank(originator_id, store, key)
+        profile.position_after(corrupt.last_version, from_us(corrupt.last_us or 0))
+        return profile
+
+    def _corrupt(self, originator_id: UUID, message: str) -> CorruptStream:
+        last_version, last_us = self.query("stream_end", originator_id)
+        return CorruptStream(message, last_version, last_us)
 
     def stored_events(self, originator_id: UUID) -> list[StoredEvent]:
         """The profile's stored rows, undecoded, oldest first."""

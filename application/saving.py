@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from profilestore.domain.errors import DataError, SessionLostError
+from profilestore.domain.errors import DataError, ProfileStoreError, SessionLostError
 from profilestore.domain.profile import ProfileAggregate, describe
 from profilestore.domain.validation import check_metadata, encode_json
 
 from . import clock
-from .event_log import Conflict, DatabaseFailure
+from .event_log import Conflict, CorruptStream, DatabaseFailure
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -75,7 +75,10 @@ class Saver:
         event_log = self._engine._log(store._is_mock)
         for _ in range(MAX_CONFLICT_RETRIES):
             if profile._stale:
-                profile._replica = event_log.load(profile._replica.id, store.name, profile.key)
+                try:
+                    profile._replica = event_log.load(profile._replica.id, store.name, profile.key)
+                except CorruptStream as corrupt:
+                    raise DatabaseFailure(f"the stored events cannot be replayed: {corrupt}") from None
                 profile._stale = False
             replica = profile._replica
             try:
@@ -235,7 +238,12 @@ class Saver:
         try:
             with engine._key_lock(token), engine._in_flight():
                 for _ in range(MAX_CONFLICT_RETRIES):
-                    fresh = event_log.load(profile._replica.id, store.name, profile.key)
+                    try:
+                        fresh = event_log.load(profile._replica.id, store.name, profile.key)
+                    except CorruptStream as corrupt:
+                        raise ProfileStoreError(f"set() on a profile whose events cannot be replayed"
+                                                f" ({corrupt}); start_session or message resets it"
+                                                ) from None
                     fresh.overwrite(read_version, snap.data, snap.metadata, snap.user_ids,
                                     snap.processed, now)
                     try:
@@ -266,7 +274,10 @@ class Saver:
         with engine._key_lock(store._token(profile.key)):
             if not profile.is_active():
                 return
-            fresh = engine._log(store._is_mock).load(profile._replica.id, store.name, profile.key)
+            try:
+                fresh = engine._log(store._is_mock).load(profile._replica.id, store.name, profile.key)
+            except CorruptStream as corrupt:
+                raise DatabaseFailure(f"the stored events cannot be replayed: {corrupt}") from None
             profile._replica, profile._stale = fresh, False
             owned = fresh.is_owned_by(session, epoch)
             requested = fresh.requested_by not in (None, session)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
 
 from profilestore.domain.errors import ProfileStoreError, StoreClosedError
 from profilestore.domain.profile import MessageQueueFull, ProfileAggregate, profile_id
@@ -14,13 +16,14 @@ from profilestore.domain.validation import check_key, check_template, encode_jso
 from profilestore.domain.values import HistoryEntry, SortDirection
 
 from . import clock
-from .event_log import Conflict, DatabaseFailure
+from .event_log import Conflict, CorruptStream, DatabaseFailure, EventLog
 from .profile import Profile
 from .versions import VersionQuery, history_entries, state_at_ms
 
 if TYPE_CHECKING:
     from .engine import Engine
 
+log = logging.getLogger("profilestore")
 T = TypeVar("T")
 _FAILED: Any = object()
 
@@ -97,9 +100,12 @@ class ProfileStore:
         event_log, pid = self.engine._log(self._is_mock), profile_id(self.name, key)
 
         def read() -> ProfileAggregate | None:
-            if at_ms is not None:
-                return state_at_ms(event_log, self.name, key, at_ms)
-            replica = event_log.load(pid, self.name, key, version=wanted)
+            try:
+                if at_ms is not None:
+                    return state_at_ms(event_log, self.name, key, at_ms)
+                replica = event_log.load(pid, self.name, key, version=wanted)
+            except CorruptStream as corrupt:
+                return self._template_view(event_log, pid, key, corrupt) if wanted is None else None
             if wanted is not None and replica.saved_version != wanted:
                 return None
             return replica
@@ -158,7 +164,7 @@ class ProfileStore:
         def send() -> bool:
             while True:
                 with engine._key_lock(self._token(key)), engine._in_flight():
-                    replica = event_log.load(pid, self.name, key)
+                    replica = self._load_or_reset(event_log, pid, key)
                     if not replica.live:
                         replica.create(self._template, None, clock.now())
                     try:
@@ -192,7 +198,11 @@ class ProfileStore:
             engine._saver.retry_due(force=True, token=self._token(key))
             while True:
                 with engine._key_lock(self._token(key)), engine._in_flight():
-                    replica = event_log.load(pid, self.name, key)
+                    try:
+                        replica = event_log.load(pid, self.name, key)
+                    except CorruptStream as corrupt:  # erasure reaches unreadable rows too
+                        replica = event_log.after_corrupt(pid, self.name, key, corrupt)
+                        replica.live = True
                     if not replica.live:
                         return True
                     replica.remove(clock.now())
@@ -209,6 +219,28 @@ class ProfileStore:
         if active is not None:
             engine._saver.lose(active, "the profile was removed")
         return True
+
+    # ---- corrupt events -------------------------------------------------------------------------
+
+    def _load_or_reset(self, event_log: EventLog, pid: UUID, key: str) -> ProfileAggregate:
+        """The profile to write to; if its events cannot be replayed, fire on_overwrite and
+        restart it from the template with a pending Reset (the corrupt rows stay untouched)."""
+        try:
+            return event_log.load(pid, self.name, key)
+        except CorruptStream as corrupt:
+            log.warning("profile %r/%r cannot be replayed (%s): resetting it", self.name, key, corrupt)
+            self.engine.on_overwrite.fire(self.name, key)
+            replica = event_log.after_corrupt(pid, self.name, key, corrupt)
+            replica.reset(self._template, clock.now())
+            return replica
+
+    def _template_view(self, event_log: EventLog, pid: UUID, key: str, corrupt: CorruptStream
+                       ) -> ProfileAggregate:
+        """What get() shows of a profile that cannot be replayed: the template, nothing written."""
+        replica = event_log.after_corrupt(pid, self.name, key, corrupt)
+        replica.reset(self._template, clock.now())
+        replica.collect_events()  # never stored
+        return replica
 
     # ---- helpers ----------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from profilestore.domain.profile import SAVED_VERSION_TYPES, ProfileAggregate, p
 from profilestore.domain.timeutil import EPOCH, from_us, to_ms
 from profilestore.domain.values import HistoryEntry, SortDirection
 
-from .event_log import EventLog
+from .event_log import CorruptStream, EventLog
 
 if TYPE_CHECKING:
     from .profile import Profile
@@ -101,7 +101,10 @@ class VersionQuery:
         pid = profile_id(store.name, self._key)
 
         def read() -> ProfileAggregate | None:
-            replica = event_log.load(pid, store.name, self._key, version=version)
+            try:
+                replica = event_log.load(pid, store.name, self._key, version=version)
+            except CorruptStream:
+                return None  # a version that cannot be replayed is left out; nothing is written
             return replica if replica.live and replica.saved_version == version else None
 
         replica = store._retrying(self._key, read)

@@ -107,7 +107,7 @@ class ProfileAggregate(Aggregate):
 
         def apply(self, profile: ProfileAggregate) -> None:
             if self.patch:
-                jsonpatch.apply_patch(profile.data, copy.deepcopy(self.patch), in_place=True)
+                profile.data = jsonpatch.apply_patch(profile.data, copy.deepcopy(self.patch), in_place=True)
             if self.metadata is not None:
                 profile.metadata = copy.deepcopy(self.metadata)
             if self.user_ids is not None:
@@ -131,6 +131,22 @@ class ProfileAggregate(Aggregate):
             profile.metadata = copy.deepcopy(self.metadata)
             profile.user_ids = list(self.user_ids)
             profile._drop_messages(self.processed_messages)
+            profile._mark_saved(self)
+
+    class Reset(Aggregate.Event):
+        """The stored events could not be replayed: the profile restarts from the template.
+
+        Replay starts here; the corrupt rows before it stay untouched for forensics."""
+
+        session: Session | None
+        data: JsonDict
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            profile._end_life()
+            profile.live, profile.removed = True, False
+            profile.data = copy.deepcopy(self.data)
+            profile.created_at = self.timestamp
+            profile.life_version = self.originator_version
             profile._mark_saved(self)
 
     class Removed(Aggregate.Event):
@@ -257,6 +273,11 @@ class ProfileAggregate(Aggregate):
         """max(now, previous event's timestamp): a history never goes back in time."""
         return now if self.version == 0 or now > self.modified_on else self.modified_on
 
+    def position_after(self, version: int, timestamp: datetime) -> None:
+        """Stand at `version` (the stream's highest) without replaying it: for a Reset or a
+        tombstone appended after events that cannot be replayed."""
+        self._version, self._modified_on = version, timestamp
+
     # ---- questions the application asks -------------------------------------------------------
 
     def is_owned_by(self, session: Session, epoch: int | None = None) -> bool:
@@ -332,6 +353,11 @@ class ProfileAggregate(Aggregate):
         self.check_owner(session, epoch)
         self.trigger_event(self.SessionEnded, timestamp=self._stamp(now), session=session,
                            reason=reason, ended_session=session)
+
+    def reset(self, template: JsonDict, now: datetime) -> None:
+        """Restart a profile whose events cannot be replayed from the template."""
+        self.trigger_event(self.Reset, timestamp=self._stamp(now), session=None,
+                           data=copy.deepcopy(template))
 
     def queue_message(self, message: JsonDict, max_queue: int, now: datetime) -> None:
         """Hold a message for the profile, with the next message id; MessageQueueFull at the

@@ -157,6 +157,21 @@ class ProfileRecorder(SQLiteApplicationRecorder):
             " ORDER BY originator_version", params)
         return [row[0] for row in rows]
 
+    def last_reset(self, originator_id: UUID, version: int | None) -> int | None:
+        """The version of the latest Reset at or before `version`, if any."""
+        rows = self._query("SELECT max(originator_version) FROM profile_timestamps WHERE"
+                           " originator_id=:id AND kind='Reset' AND (:v IS NULL OR originator_version <= :v)",
+                           {"id": originator_id.hex, "v": version})
+        return rows[0][0] if rows else None
+
+    def stream_end(self, originator_id: UUID) -> tuple[int, int | None]:
+        """The highest stored version of a stream and the newest indexed time (µs)."""
+        rows = self._query(
+            f"SELECT (SELECT coalesce(max(originator_version), 0) FROM {self.events_table_name}"
+            " WHERE originator_id=:id), (SELECT max(timestamp_us) FROM profile_timestamps"
+            " WHERE originator_id=:id)", {"id": originator_id.hex})
+        return rows[0][0], rows[0][1]
+
     def select_history(self, originator_id: UUID) -> list[HistoryRow]:
         """Every stored event of a stream with its indexed time (µs), oldest first."""
         rows = self._query(
