@@ -254,10 +254,11 @@ class Engine:
         worker.join(left())
         with self._busy_changed:
             self._busy_changed.wait_for(lambda: self._busy == 0, left())
-        for retry in self._saver.pending():
-            message = f"could not save {retry.profile!r} before close: its session stays held"
+        for profile in self._saver.unsaved():
+            message = (f"could not save {profile.profile_store.name}/{profile.key} before close:"
+                       " its last changes are lost and its session stays held until taken")
             log.error(message)
-            self._health.report(message, retry.profile.profile_store.name, retry.profile.key)
+            self._health.report(message, profile.profile_store.name, profile.key)
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(left())

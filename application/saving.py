@@ -52,6 +52,7 @@ class Saver:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._retries: list[FinalRetry] = []
+        self._unsaved: list[Profile] = []  # ended here, final save not yet stored
         self._lock = threading.Lock()
 
     # ---- the pieces ----------------------------------------------------------------------------
@@ -166,6 +167,8 @@ class Saver:
                 # under profile.lock can never change data after this snapshot was taken.
                 inactive = self._mark_inactive(profile)
             if inactive:
+                with self._lock:
+                    self._unsaved.append(profile)
                 self._after_inactive(profile)
                 self._final_write(profile, snap, reason, retry=True)
         return True
@@ -186,6 +189,7 @@ class Saver:
                 self.write(profile, command)
             except SessionLostError as error:
                 log.info("final save of %r skipped: %s", profile, error)
+                self._landed(profile)
                 return True
             except DatabaseFailure as error:
                 engine._health.report(f"final save failed: {error}", store.name, profile.key)
@@ -194,9 +198,20 @@ class Saver:
                 return False
         profile._committed(profile._replica, None if snap is None else snap.data,
                            [] if snap is None else snap.processed)
+        self._landed(profile)
         with profile.lock:
             profile.on_after_save.fire(profile.last_saved_data)
         return True
+
+    def _landed(self, profile: Profile) -> None:
+        with self._lock:
+            if profile in self._unsaved:
+                self._unsaved.remove(profile)
+
+    def unsaved(self) -> list[Profile]:
+        """Profiles whose session ended here but whose final save is not stored yet."""
+        with self._lock:
+            return list(self._unsaved)
 
     @staticmethod
     def _mark_inactive(profile: Profile) -> bool:

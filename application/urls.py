@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import parse_qs
 from uuid import uuid4
 
 DEFAULT_URL = "sqlite:///profilestore.db"
@@ -24,7 +25,7 @@ def resolve_url(database: str | None) -> str:
 def persistence_env(url: str) -> dict[str, str]:
     """The library environment for a database URL."""
     if url.startswith(_SQLITE):
-        path = url[len(_SQLITE):]
+        path, _, query = url[len(_SQLITE):].partition("?")
         if not path:
             raise ValueError(f"database URL {url!r} names no file")
         if path == ":memory:":
@@ -32,10 +33,24 @@ def persistence_env(url: str) -> dict[str, str]:
         else:
             name = os.path.abspath(path)
         return {"PERSISTENCE_MODULE": "profilestore.infrastructure.sqlite", "SQLITE_DBNAME": name,
-                **_COMMON}
+                **_COMMON, **_sqlite_options(url, query)}
     if url.startswith(("postgresql://", "postgres://")):
         raise ValueError("PostgreSQL URLs are not supported by this version yet; use sqlite:///...")
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path.db or sqlite:///:memory:")
+
+
+def _sqlite_options(url: str, query: str) -> dict[str, str]:
+    """`?timeout=SECONDS`: how long a write waits for another connection's lock (default 5)."""
+    options = parse_qs(query, keep_blank_values=True)
+    unknown = set(options) - {"timeout"}
+    if unknown:
+        raise ValueError(f"unknown option {sorted(unknown)[0]!r} in database URL {url!r}")
+    if "timeout" not in options:
+        return {}
+    value = options["timeout"][-1]
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"timeout in database URL {url!r} must be whole seconds >= 1, got {value!r}")
+    return {"SQLITE_LOCK_TIMEOUT": value}
 
 
 def memory_env() -> dict[str, str]:

@@ -8,12 +8,13 @@ save overwrites (read-model rows) or an erasure redacts are zeroed, not left in 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 import sqlite_utils
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import OperationalError, StoredEvent
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -57,6 +58,17 @@ def create_read_models(db: sqlite_utils.Database) -> None:
                                         pk=("user_id", "store", "key"), if_not_exists=True)
 
 
+def _identity(db_name: str) -> tuple[int, int] | None:
+    """(device, inode) of a database file; None for an in-memory database."""
+    if db_name.startswith("file:") or db_name == ":memory:":
+        return None
+    try:
+        status = os.stat(db_name)
+    except FileNotFoundError:
+        return (-1, -1)
+    return status.st_dev, status.st_ino
+
+
 def _hex(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 
@@ -68,9 +80,27 @@ def _database(c: SQLiteCursor) -> sqlite_utils.Database:
 class ProfileRecorder(SQLiteApplicationRecorder):
     """Events, plus (id, version, µs, type) time rows and the read models, in one transaction."""
 
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name)
+        self._file: tuple[int, int] | None = None  # taken once the file exists
+
     def _create_table(self, c: SQLiteCursor) -> None:
         super()._create_table(c)
         create_side_tables(_database(c))
+        self._check_file()
+
+    def _check_file(self) -> None:
+        """Refuse to write when the path no longer names the file this recorder opened: its
+        connections would write to a file nobody will read again."""
+        current = _identity(self.datastore.pool.db_name)
+        if self._file is None:
+            self._file = current
+        elif current != self._file:
+            raise OperationalError("the database file was replaced or removed since it was opened")
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        self._check_file()
+        return super().insert_events(stored_events, **kwargs)
 
     def _insert_events(
         self,
@@ -107,6 +137,7 @@ class ProfileRecorder(SQLiteApplicationRecorder):
         The rows keep their versions, so the primary key still fences a stale writer. The WAL
         is checkpointed afterwards so the old pages leave it too.
         """
+        self._check_file()
         with self.datastore.transaction(commit=True) as c:
             self._insert_events(c, [tombstone], timestamps=[timestamp],
                                 profile_rows=[(store, key, None)])
