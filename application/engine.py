@@ -26,6 +26,7 @@ from .profile import Profile
 from .saving import Saver
 from .settings import Settings
 from .signals import Signal
+from .trades import transaction
 from .urls import memory_env, persistence_env, resolve_url
 
 log = logging.getLogger("profilestore")
@@ -213,6 +214,10 @@ class Engine:
         self._check_open()
         found: list[tuple[str, str]] = self._live.query("find_user", user_id)
         return found
+
+    def transaction(self, *profiles: Profile) -> contextlib.AbstractContextManager[None]:
+        """`with engine.transaction(a, b):` change both; stored together, or neither (SPEC §6)."""
+        return transaction(self, *profiles)
 
     def rebuild_read_models(self) -> None:
         """Drop the SQL read models and rebuild them from the events."""

@@ -37,6 +37,7 @@ class Profile:
         self._read_only = read_only
         self._state = "read" if read_only else "active"
         self._state_lock = threading.Lock()
+        self._trading: int | None = None  # the thread running a transaction() block on it
         self._end_claimed = False  # one final save per session, whoever asks first
         self._replica = aggregate
         self._stale = False
@@ -167,13 +168,19 @@ class Profile:
         """Save now; True once committed, False if the database failed or the session ended."""
         if self._read_only:
             raise ProfileStoreError("save() is for session profiles; use set() on a read-only one")
+        self._check_not_trading("save()")
         return self.profile_store.engine._saver.save(self, auto=False)
 
     def end_session(self) -> None:
         """Save for the last time and release the session (safe to call twice)."""
         if self._read_only:
             return
+        self._check_not_trading("end_session()")
         self.profile_store.engine._saver.end(self, "Manual")
+
+    def _check_not_trading(self, call: str) -> None:
+        if self._trading == threading.get_ident():
+            raise ProfileStoreError(f"{call} inside engine.transaction(): the trade saves on exit")
 
     def set(self) -> bool:
         """Write this read-only profile as the newest saved version (a rollback); True once

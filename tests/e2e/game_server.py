@@ -9,6 +9,8 @@ Modes (the session's signals are printed as LAST_SAVE <reason> and SESSION_END):
   exit    start a session, set coins = COUNT, return without close() (atexit saves)
   gifts   start a session whose handler adds each gift's coins and marks it processed
   send    send COUNT gifts of one coin each (20 ms apart), print SENT COUNT, exit
+  trade   take six profiles KEY0..KEY5 (steal=True) and trade gold between random pairs in
+          engine.transaction() blocks as fast as it can, with auto-save running; print TRADING
   hop     COUNT times: start a session on each comma-separated key, add 1 to coins, end it
           (an optional 6th argument, an epoch time, makes several processes start together)
 Settings are short (poll 0.05 s, steal after 1 s) so the tests need no long waits.
@@ -16,6 +18,7 @@ Settings are short (poll 0.05 s, steal after 1 s) so the tests need no long wait
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +44,21 @@ def hop(store: ProfileStore, keys: list[str], rounds: int) -> None:
             profile.end_session()
 
 
+def trade_forever(engine: Engine, store: ProfileStore, prefix: str) -> None:
+    engine.set_constant("AUTO_SAVE_PERIOD", 0.05)
+    profiles = [store.start_session(f"{prefix}{n}", steal=True) for n in range(6)]
+    assert all(p is not None for p in profiles)
+    dice = random.Random()
+    say("TRADING")
+    while True:
+        buyer, seller = dice.sample(profiles, 2)
+        amount = dice.randint(1, 20)
+        with engine.transaction(buyer, seller):  # type: ignore[arg-type]
+            buyer.data["coins"] -= amount  # type: ignore[union-attr]
+            time.sleep(0.0005)  # half a trade done: a kill here must store neither half
+            seller.data["coins"] += amount  # type: ignore[union-attr]
+
+
 def main(url: str, job_id: str, mode: str, key: str, count: int, start_at: float) -> None:
     engine = Engine(url, server=Server(job_id=job_id), settings=FAST, background=mode != "silent")
     engine.install_signal_handlers()
@@ -52,6 +70,8 @@ def main(url: str, job_id: str, mode: str, key: str, count: int, start_at: float
         say("SENT", count)
         engine.close()
         return
+    if mode == "trade":
+        trade_forever(engine, store, key)
     if mode == "hop":
         time.sleep(max(start_at - time.time(), 0))
         hop(store, key.split(","), count)
