@@ -41,7 +41,7 @@ def items(store: ProfileStore, key: str) -> list[str]:
 
 def test_an_item_sent_to_a_buyer_on_another_server_arrives_once(escrow: dict[str, Any], servers: Any
                                                                 ) -> None:
-    (on_a, on_b), (engine_a, engine_b) = servers
+    (on_a, on_b), (_engine_a, engine_b) = servers
     seller, buyer = on_a.start_session("seller"), on_b.start_session("buyer")
     assert seller is not None and buyer is not None
     seller.data["items"] = ["sword"]
@@ -54,7 +54,7 @@ def test_an_item_sent_to_a_buyer_on_another_server_arrives_once(escrow: dict[str
 
 def test_a_seller_that_crashes_between_save_and_send_sends_at_its_next_session(
         escrow: dict[str, Any], servers: Any) -> None:
-    (on_a, on_b), (engine_a, engine_b) = servers
+    (on_a, on_b), (_engine_a, engine_b) = servers
     seller, buyer = on_a.start_session("seller"), on_b.start_session("buyer")
     assert seller is not None and buyer is not None
     seller.data["items"] = ["sword"]
@@ -72,7 +72,7 @@ def test_a_seller_that_crashes_between_save_and_send_sends_at_its_next_session(
 
 
 def test_a_trade_sent_twice_moves_the_item_once(escrow: dict[str, Any], servers: Any) -> None:
-    (on_a, on_b), (engine_a, engine_b) = servers
+    (on_a, on_b), (_engine_a, engine_b) = servers
     buyer = on_b.start_session("buyer")
     assert buyer is not None
     escrow["receive_items"](buyer)

@@ -112,7 +112,7 @@ def test_an_inactive_profile_is_refused_before_the_block_runs(
 
 def test_what_cannot_trade_is_refused(engine: Engine, store: ProfileStore,
                                       pair: tuple[Profile, Profile], url: str) -> None:
-    buyer, seller = pair
+    buyer, _seller = pair
     mock = store.mock.start_session("m")
     reader = store.get("seller")
     assert mock is not None and reader is not None
@@ -132,10 +132,10 @@ def test_what_cannot_trade_is_refused(engine: Engine, store: ProfileStore,
 def test_save_and_end_session_inside_the_block_are_refused(
         engine: Engine, pair: tuple[Profile, Profile]) -> None:
     buyer, seller = pair
-    with pytest.raises(ProfileStoreError, match="inside engine.transaction"), \
+    with pytest.raises(ProfileStoreError, match=r"inside engine\.transaction"), \
             engine.transaction(buyer, seller):
         buyer.save()
-    with pytest.raises(ProfileStoreError, match="inside engine.transaction"), \
+    with pytest.raises(ProfileStoreError, match=r"inside engine\.transaction"), \
             engine.transaction(buyer, seller):
         seller.end_session()
     assert buyer.is_active() and seller.is_active()
