@@ -1,128 +1,238 @@
-"""The demo: two game-server processes on one database; a player hops from A to B.
+"""The demo: a game backend on one database, with the invariants checked at the end.
 
-A player joins server A and earns coins (auto-saved); then joins server B, which asks A for
-the profile: A makes its final save ("External") and releases, B claims it within a poll.
-The player earns more on B and leaves. The demo then checks that no coin was lost.
+Several server processes (`demo_server.py`) host players who join, earn, trade atomically, hop
+between servers and receive gifts while offline. Midway one server is killed with SIGKILL and
+its players are recovered on the others; a bad admin script wipes one offline player's coins
+and an operator rolls that player back by replay. Then every player logs in once more (held
+gifts are applied) and the report checks that no item was duplicated or lost, every gift was
+applied exactly once, and no coin was created or lost.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import queue
+import random
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
-from profilestore.domain.values import HistoryEntry, Server
+from profilestore.domain.timeutil import to_ms
 
+from . import clock
+from .demo_server import TEMPLATE, attach, serve
 from .engine import Engine
-from .settings import Settings
 from .store import ProfileStore
 from .urls import resolve_url
-
-DEMO_SETTINGS = Settings(auto_save_period=1.0, poll_interval=0.1)
-TEMPLATE: dict[str, Any] = {"coins": 0, "items": []}
 
 
 @dataclass
 class DemoReport:
-    """What the demo found."""
+    """Counts of what happened, and each invariant with whether it held."""
 
-    key: str
-    earned: dict[str, int]
-    stored_coins: int
-    history: list[HistoryEntry]
+    counts: Counter[str] = field(default_factory=Counter)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
 
     @property
-    def no_coin_lost(self) -> bool:
-        """Every coin earned on either server is in the stored profile."""
-        return self.stored_coins == sum(self.earned.values())
+    def ok(self) -> bool:
+        """Every invariant held."""
+        return all(ok for _, ok, _ in self.checks)
 
 
-def run_demo(database: str | None, say: Callable[[str], None], seconds: float = 2.0) -> DemoReport:
-    """Play the hop on `database` (default: the embedded SQLite file) and check the coins."""
-    url, key = resolve_url(database), f"player-{uuid4().hex[:8]}"
-    context = multiprocessing.get_context("spawn")  # an engine is not usable across fork()
-    news: Any = context.Queue()
-    server_a = context.Process(target=_server_a, args=(url, key, seconds, news))
-    server_a.start()
-    _relay(news, say, until="A autosaved")
-    server_b = context.Process(target=_server_b, args=(url, key, seconds / 2, news))
-    server_b.start()
-    earned: dict[str, int] = {}
-    while len(earned) < 2:
-        message = _relay(news, say, until="earned")
-        server, coins = message.split()[2:4]
-        earned[server] = int(coins)
-    for process in (server_a, server_b):
-        process.join(30)
-    with Engine(url, background=False) as engine:
-        store = ProfileStore("PlayerData", TEMPLATE, engine=engine)
-        profile = store.get(key)
-        stored = -1 if profile is None else int(profile.data["coins"])
-        return DemoReport(key, earned, stored, store.history(key))
+class DemoRun:
+    """The orchestrator: gives the servers orders, sends gifts, kills, rolls back, checks."""
 
+    def __init__(self, url: str, players: int, servers: int, seconds: float,
+                 say: Callable[[str], None], status: Callable[[dict[str, Any]], None]) -> None:
+        self.url, self.seconds, self.say, self.status = url, seconds, say, status
+        run = uuid4().hex[:6]
+        self.keys = [f"player-{run}-{n:03d}" for n in range(players)]
+        self.names = [f"server-{chr(65 + n)}" for n in range(servers)]
+        self.context = multiprocessing.get_context("spawn")  # an engine is not usable across fork()
+        self.news: Any = self.context.Queue()
+        self.orders: dict[str, Any] = {name: self.context.Queue() for name in self.names}
+        self.processes: dict[str, Any] = {}
+        self.where: dict[str, str] = {}  # confirmed by the server
+        self.pending: dict[str, str] = {}  # an order not yet confirmed, and to which server
+        self.frozen: set[str] = set()  # no more orders (the admin script's victim)
+        self.online: dict[str, int] = {}
+        self.trades: dict[str, int] = {}
+        self.gifts: list[int] = []
+        self.report = DemoReport()
+        self.dice = random.Random(run)
 
-def _relay(news: Any, say: Callable[[str], None], until: str) -> str:
-    """Print what the servers report until a message containing `until` arrives."""
-    while True:
+    # ---- the run -------------------------------------------------------------------------------
+
+    def run(self) -> DemoReport:
+        with Engine(self.url, background=False) as operator:
+            store = ProfileStore("PlayerData", TEMPLATE, engine=operator)
+            self.start_servers()
+            for n, key in enumerate(self.keys):
+                self.order(self.names[n % len(self.names)], "join", key)
+            started, killed, bugged = time.monotonic(), False, None
+            while (elapsed := time.monotonic() - started) < self.seconds:
+                self.listen()
+                self.act(store)
+                if not killed and elapsed > self.seconds * 0.4 and len(self.processes) > 1:
+                    killed = self.kill_one()
+                if bugged is None and elapsed > self.seconds * 0.7:
+                    bugged = self.bad_admin_script(store)
+                self.status({"elapsed": elapsed, "online": dict(self.online), **self.report.counts,
+                             "trades": sum(self.trades.values())})
+            self.stop_servers()
+            self.report.counts["trades"] = sum(self.trades.values())
+            if bugged is not None:
+                self.operator_rollback(store, *bugged)
+            self.last_login(store)
+            self.check(store)
+        return self.report
+
+    def start_servers(self) -> None:
+        for name in self.names:
+            process = self.context.Process(target=serve, args=(self.url, name, self.orders[name],
+                                                              self.news), daemon=True)
+            process.start()
+            self.processes[name] = process
+        ready = 0
+        while ready < len(self.names):
+            ready += self.next_news(timeout=60)[0] == "up"
+        self.say(f"{len(self.names)} servers up, {len(self.keys)} players joining")
+
+    def order(self, server: str, order: str, key: str = "") -> None:
+        if key:
+            self.pending[key] = server
+        self.orders[server].put((order, key))
+
+    def next_news(self, timeout: float) -> tuple[Any, ...]:
         try:
-            message: str = news.get(timeout=60)
+            news: tuple[Any, ...] = self.news.get(timeout=timeout)
         except queue.Empty:
-            raise RuntimeError(f"the demo servers went quiet (waiting for {until!r})") from None
-        if message.startswith("@"):
-            if until in message:
-                return message
-            continue
-        say(message)
+            raise RuntimeError("the demo servers went quiet") from None
+        return news
+
+    def listen(self) -> None:
+        deadline = time.monotonic() + 0.1
+        while time.monotonic() < deadline:
+            try:
+                news = self.news.get(timeout=max(deadline - time.monotonic(), 0.001))
+            except queue.Empty:
+                return
+            kind, server, *rest = news
+            if kind == "joined":
+                key = rest[0]
+                if self.where.get(key) not in (None, server):
+                    self.report.counts["hand-overs"] += 1
+                self.where[key] = server
+            elif kind == "left":
+                self.where.pop(rest[0], None)
+            if kind in ("joined", "left", "not-here", "join-failed"):
+                self.pending.pop(rest[0], None)
+            elif kind == "counters" and server in self.processes:
+                self.online[news[1]], self.trades[news[1]] = news[2], news[3]
+
+    def act(self, store: ProfileStore) -> None:
+        dice, live = self.dice, list(self.processes)
+        idle = [k for k in self.keys if k not in self.pending and k not in self.frozen]
+        placed = [k for k in idle if k in self.where]
+        offline = [k for k in idle if k not in self.where]
+        roll = dice.random()
+        if roll < 0.3 and placed and len(live) > 1:  # a player hops to another server
+            key = dice.choice(placed)
+            self.order(dice.choice([s for s in live if s != self.where[key]]), "join", key)
+            self.report.counts["hops"] += 1
+        elif roll < 0.4 and placed:  # a player goes offline
+            key = dice.choice(placed)
+            self.order(self.where[key], "leave", key)
+        elif roll < 0.5 and offline:  # and comes back
+            self.order(dice.choice(live), "join", dice.choice(offline))
+        else:  # a gift, to a player online or not
+            gift = len(self.gifts) + 1
+            if store.message(dice.choice(self.keys), {"gift": gift, "coins": 10}):
+                self.gifts.append(gift)
+                self.report.counts["gifts sent"] += 1
+
+    def kill_one(self) -> bool:
+        name = self.names[0]
+        self.processes.pop(name).kill()
+        self.online.pop(name, None)
+        self.trades.pop(name, None)
+        for key in [k for k, server in self.pending.items() if server == name]:
+            del self.pending[key]  # that order died with the server
+        orphans = sorted(k for k, server in self.where.items() if server == name)
+        for key in orphans:
+            del self.where[key]
+        self.say(f"{name} killed with SIGKILL holding {len(orphans)} players; recovering them")
+        for n, key in enumerate(orphans):  # taken after session_steal: the owner is dead
+            self.order(list(self.processes)[n % len(self.processes)], "join", key)
+        self.report.counts["players recovered"] += len(orphans)
+        return True
+
+    def bad_admin_script(self, store: ProfileStore) -> tuple[str, int, int] | None:
+        victims = [k for k in self.keys if k not in self.where and k not in self.pending]
+        if not victims:
+            return None
+        key = victims[0]
+        self.frozen.add(key)  # offline for good: nothing happens to it between bug and rollback
+        payload = store.get(key)
+        if payload is None:
+            return None
+        coins, when = payload.data["coins"], to_ms(clock.now())
+        payload.data["coins"] = 0
+        payload.set()
+        self.say(f"a bad admin script wiped {key}'s {coins} coins")
+        return key, coins, when
+
+    def stop_servers(self) -> None:
+        for name in self.processes:
+            self.order(name, "stop")
+        for process in self.processes.values():
+            process.join(60)
+        self.say("servers stopped")
+
+    def operator_rollback(self, store: ProfileStore, key: str, coins: int, wiped_at: int) -> None:
+        before = store.version_query(key, "Descending", None, wiped_at - 1).next()
+        restored = before is not None and before.set()
+        latest = store.get(key)
+        back = latest is not None and latest.data["coins"] == coins
+        self.say(f"operator rollback of {key} to version {before.key_info.version if before else '?'}:"
+                 f" {latest.data['coins'] if latest else '?'} coins")
+        self.report.checks.append(("rollback restored the wiped coins", bool(restored and back),
+                                   f"{coins} coins"))
+
+    def last_login(self, store: ProfileStore) -> None:
+        for key in self.keys:  # every player once more: held gifts are applied
+            profile = store.start_session(key, steal=True)
+            if profile is not None:
+                attach(profile)
+                profile.end_session()
+
+    # ---- the invariants ------------------------------------------------------------------------
+
+    def check(self, store: ProfileStore) -> None:
+        profiles = [store.get(key) for key in self.keys]
+        datas = [p.data for p in profiles if p is not None]
+        coins = sum(d["coins"] for d in datas)
+        expected = sum(TEMPLATE["coins"] + d["earned"] + d["gift_coins"] for d in datas)
+        self.report.checks.append(("no coin created or lost", coins == expected,
+                                   f"{coins} stored = starting coins + earned + gifts ({expected})"))
+        items = Counter(item for d in datas for item in d["items"])
+        granted = {f"{key}:{kind}" for key, d in zip(self.keys, datas, strict=False) if d["granted"]
+                   for kind in ("sword", "shield")}
+        self.report.checks.append(("no item duplicated or lost",
+                                   set(items) == granted and all(n == 1 for n in items.values()),
+                                   f"{len(items)} items, each held once"))
+        applied = sorted(g for d in datas for g in d["gifts"])
+        self.report.checks.append(("every gift applied exactly once", applied == sorted(self.gifts),
+                                   f"{len(applied)} of {len(self.gifts)} gifts"))
 
 
-def _server_a(url: str, key: str, seconds: float, news: Any) -> None:
-    with Engine(url, server=Server(place_id="demo", job_id="A"), settings=DEMO_SETTINGS) as engine:
-        store = ProfileStore("PlayerData", TEMPLATE, engine=engine)
-        profile = store.start_session(key)
-        assert profile is not None
-        news.put(f"server A: {key} joined (session #{profile.session_load_count})")
-
-        def saved(data: dict[str, Any]) -> None:
-            news.put(f"server A: saved, {data['coins']} coins stored")
-            news.put("@ A autosaved")
-
-        profile.on_after_save.connect(saved)
-        profile.on_last_save.connect(lambda reason: news.put(
-            f"server A: {key} is wanted elsewhere -> final save ({reason})"))
-        earned, started = 0, time.monotonic()
-        while True:
-            with profile.lock:  # checked under the lock: no coin after the final snapshot
-                if not profile.is_active():
-                    break
-                if time.monotonic() - started < seconds * 2:
-                    profile.data["coins"] += 10
-                    earned += 10
-            time.sleep(0.1)
-        news.put(f"server A: released {key} after earning {earned} coins")
-        news.put(f"@ earned A {earned}")
-
-
-def _server_b(url: str, key: str, seconds: float, news: Any) -> None:
-    with Engine(url, server=Server(place_id="demo", job_id="B"), settings=DEMO_SETTINGS) as engine:
-        store = ProfileStore("PlayerData", TEMPLATE, engine=engine)
-        news.put(f"server B: {key} hops to server B, asking server A for the profile")
-        asked = time.monotonic()
-        profile = store.start_session(key)
-        assert profile is not None
-        waited = (time.monotonic() - asked) * 1000
-        news.put(f"server B: got {key} after {waited:.0f} ms with {profile.data['coins']} coins")
-        earned, until = 0, time.monotonic() + seconds
-        while time.monotonic() < until:
-            with profile.lock:
-                profile.data["coins"] += 5
-                if earned % 25 == 0:
-                    profile.data["items"].append("gem")
-            earned += 5
-            time.sleep(0.1)
-        profile.end_session()
-        news.put(f"server B: {key} left with {profile.data['coins']} coins")
-        news.put(f"@ earned B {earned}")
+def run_demo(database: str | None, say: Callable[[str], None],
+             status: Callable[[dict[str, Any]], None] = lambda counters: None, *,
+             players: int = 50, servers: int = 3, seconds: float = 20.0) -> DemoReport:
+    """Run the simulated backend on `database` (default: the embedded SQLite file)."""
+    if players < 2 or servers < 2 or seconds <= 0:
+        raise ValueError("the demo needs at least 2 players, 2 servers and some seconds")
+    return DemoRun(resolve_url(database), players, servers, seconds, say, status).run()
