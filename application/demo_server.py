@@ -8,6 +8,7 @@ stored, the books balance.
 
 from __future__ import annotations
 
+import logging
 import queue
 import random
 import threading
@@ -45,6 +46,7 @@ def attach(profile: Profile) -> None:
 
 def serve(url: str, name: str, orders: Any, news: Any) -> None:
     """The server's main loop: obey orders, play the online players, report counters."""
+    logging.getLogger("profilestore").setLevel(logging.ERROR)  # hand-overs are the point here
     with Engine(url, server=Server(place_id="demo", job_id=name), settings=SETTINGS) as engine:
         store = ProfileStore("PlayerData", TEMPLATE, engine=engine)
         online: dict[str, Profile] = {}
