@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 import orjson
@@ -18,6 +18,8 @@ from profilestore.domain.timeutil import from_us, to_ms, to_us
 
 log = logging.getLogger("profilestore")
 Conflict = IntegrityError  # another writer appended at our version first
+MAX_CONFLICT_RETRIES = 100
+T = TypeVar("T")
 
 
 class DatabaseFailure(Exception):
@@ -176,6 +178,21 @@ class EventLog:
     def _corrupt(self, originator_id: UUID, message: str) -> CorruptStream:
         last_version, last_us = self.query("stream_end", originator_id)
         return CorruptStream(message, last_version, last_us)
+
+    def decide(self, load: Callable[[], ProfileAggregate], decide: Callable[[ProfileAggregate], T],
+               store: Callable[[ProfileAggregate], None] | None = None) -> tuple[ProfileAggregate, T]:
+        """Load, let `decide` record events on the fresh aggregate, store them; when another writer
+        appended first, load and decide again. Returns the aggregate and what `decide` returned."""
+        for _ in range(MAX_CONFLICT_RETRIES):
+            profile = load()
+            result = decide(profile)
+            if profile.pending_events:
+                try:
+                    (store or self.append)(profile)
+                except Conflict:
+                    continue
+            return profile, result
+        raise DatabaseFailure(f"gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
 
     def stored_events(self, originator_id: UUID) -> list[StoredEvent]:
         """The profile's stored rows, undecoded, oldest first."""

@@ -15,14 +15,13 @@ from profilestore.domain.profile import ProfileAggregate, describe
 from profilestore.domain.validation import check_metadata, encode_json
 
 from . import clock
-from .event_log import Conflict, CorruptStream, DatabaseFailure
+from .event_log import MAX_CONFLICT_RETRIES, Conflict, CorruptStream, DatabaseFailure
 
 if TYPE_CHECKING:
     from .engine import Engine
     from .profile import Profile
 
 log = logging.getLogger("profilestore")
-MAX_CONFLICT_RETRIES = 100
 
 
 @dataclass
@@ -250,24 +249,17 @@ class Saver:
                 raise
         read_version, now = profile._replica.saved_version, clock.now()
         event_log = engine._log(store._is_mock)
+        def load() -> ProfileAggregate:
+            try:
+                return event_log.load(profile._replica.id, store.name, profile.key)
+            except CorruptStream as corrupt:
+                raise ProfileStoreError(f"set() on a profile whose events cannot be replayed"
+                                        f" ({corrupt}); start_session or message resets it") from None
+
         try:
             with engine._key_lock(token), engine._in_flight():
-                for _ in range(MAX_CONFLICT_RETRIES):
-                    try:
-                        fresh = event_log.load(profile._replica.id, store.name, profile.key)
-                    except CorruptStream as corrupt:
-                        raise ProfileStoreError(f"set() on a profile whose events cannot be replayed"
-                                                f" ({corrupt}); start_session or message resets it"
-                                                ) from None
-                    fresh.overwrite(read_version, snap.data, snap.metadata, snap.user_ids,
-                                    snap.processed, now)
-                    try:
-                        event_log.append(fresh)
-                    except Conflict:
-                        continue
-                    break
-                else:
-                    raise DatabaseFailure(f"gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
+                fresh, _ = event_log.decide(load, lambda replica: replica.overwrite(
+                    read_version, snap.data, snap.metadata, snap.user_ids, snap.processed, now))
         except DatabaseFailure as error:
             engine._health.report(str(error), store.name, profile.key)
             return False

@@ -16,7 +16,7 @@ from profilestore.domain.validation import check_key, check_template, encode_jso
 from profilestore.domain.values import HistoryEntry, SortDirection
 
 from . import clock
-from .event_log import Conflict, CorruptStream, DatabaseFailure, EventLog
+from .event_log import CorruptStream, DatabaseFailure, EventLog
 from .profile import Profile
 from .versions import VersionQuery, history_entries, state_at_ms
 
@@ -161,22 +161,19 @@ class ProfileStore:
             return False
         event_log, pid = engine._log(self._is_mock), profile_id(self.name, key)
 
+        def queue(replica: ProfileAggregate) -> bool:
+            if not replica.live:
+                replica.create(self._template, None, clock.now())
+            try:
+                replica.queue_message(message, engine.settings.max_message_queue, clock.now())
+            except MessageQueueFull as full:
+                engine._health.report(str(full), self.name, key)
+                return False
+            return True
+
         def send() -> bool:
-            while True:
-                with engine._key_lock(self._token(key)), engine._in_flight():
-                    replica = self._load_or_reset(event_log, pid, key)
-                    if not replica.live:
-                        replica.create(self._template, None, clock.now())
-                    try:
-                        replica.queue_message(message, engine.settings.max_message_queue, clock.now())
-                    except MessageQueueFull as full:
-                        engine._health.report(str(full), self.name, key)
-                        return False
-                    try:
-                        event_log.append(replica)
-                    except Conflict:
-                        continue
-                    return True
+            with engine._key_lock(self._token(key)), engine._in_flight():
+                return event_log.decide(lambda: self._load_or_reset(event_log, pid, key), queue)[1]
 
         sent = self._retrying(key, send)
         if sent is _FAILED:
@@ -194,23 +191,23 @@ class ProfileStore:
         engine, pid = self.engine, profile_id(self.name, key)
         event_log = engine._log(self._is_mock)
 
+        def load() -> ProfileAggregate:
+            try:
+                return event_log.load(pid, self.name, key)
+            except CorruptStream as corrupt:  # erasure reaches unreadable rows too
+                replica = event_log.after_corrupt(pid, self.name, key, corrupt)
+                replica.live = True
+                return replica
+
+        def tombstone(replica: ProfileAggregate) -> bool:
+            if replica.live:
+                replica.remove(clock.now())
+            return True
+
         def erase() -> bool:
             engine._saver.retry_due(force=True, token=self._token(key))
-            while True:
-                with engine._key_lock(self._token(key)), engine._in_flight():
-                    try:
-                        replica = event_log.load(pid, self.name, key)
-                    except CorruptStream as corrupt:  # erasure reaches unreadable rows too
-                        replica = event_log.after_corrupt(pid, self.name, key, corrupt)
-                        replica.live = True
-                    if not replica.live:
-                        return True
-                    replica.remove(clock.now())
-                    try:
-                        event_log.erase(replica)
-                    except Conflict:
-                        continue
-                    return True
+            with engine._key_lock(self._token(key)), engine._in_flight():
+                return event_log.decide(load, tombstone, event_log.erase)[1]
 
         result = self._retrying(key, erase)
         if result is _FAILED:
