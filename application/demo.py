@@ -82,6 +82,10 @@ class DemoRun:
                     bugged = self.bad_admin_script(store)
                 self.status({"elapsed": elapsed, "online": dict(self.online), **self.report.counts,
                              "trades": sum(self.trades.values())})
+            settle = time.monotonic() + 15
+            while bugged is None and time.monotonic() < settle:  # make sure the story has its bug
+                self.listen()
+                bugged = self.bad_admin_script(store)
             self.stop_servers()
             self.report.counts["trades"] = sum(self.trades.values())
             if bugged is not None:
@@ -172,7 +176,10 @@ class DemoRun:
 
     def bad_admin_script(self, store: ProfileStore) -> tuple[str, int, int] | None:
         victims = [k for k in self.keys if k not in self.where and k not in self.pending]
-        if not victims:
+        if not victims:  # nobody offline yet: send an idle player offline, try again later
+            idle = [k for k in self.keys if k in self.where and k not in self.pending]
+            if idle:
+                self.order(self.where[idle[0]], "leave", idle[0])
             return None
         key = victims[0]
         self.frozen.add(key)  # offline for good: nothing happens to it between bug and rollback
