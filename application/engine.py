@@ -54,6 +54,7 @@ class Engine:
         self._mock: EventLog | None = None
         self._health = Health(self)
         self._sessions: dict[Token, Profile] = {}
+        self._live_by_id: dict[UUID, Profile] = {}  # held live profiles, for the follower
         self._key_locks: dict[Token, threading.RLock] = {}
         self._registry = threading.RLock()
         self._busy = 0
@@ -176,14 +177,13 @@ class Engine:
     def _held(self, originator_id: UUID) -> Profile | None:
         """The live profile this engine holds with that aggregate id, if any."""
         with self._registry:
-            for (mock, _, _), profile in self._sessions.items():
-                if not mock and profile._replica.id == originator_id:
-                    return profile
-        return None
+            return self._live_by_id.get(originator_id)
 
     def _register(self, profile: Profile) -> None:
         with self._registry:
             self._sessions[profile.profile_store._token(profile.key)] = profile
+            if not profile.profile_store._is_mock:
+                self._live_by_id[profile._replica.id] = profile
         self._autosave.add(profile)
 
     def _unregister(self, profile: Profile) -> None:
@@ -191,6 +191,8 @@ class Engine:
         with self._registry:
             if self._sessions.get(token) is profile:
                 del self._sessions[token]
+            if self._live_by_id.get(profile._replica.id) is profile:
+                del self._live_by_id[profile._replica.id]
         self._autosave.remove(profile)
 
     @contextlib.contextmanager

@@ -15,7 +15,7 @@ from profilestore.domain.profile import ProfileAggregate, describe
 from profilestore.domain.validation import check_metadata, encode_json
 
 from . import clock
-from .event_log import MAX_CONFLICT_RETRIES, Conflict, CorruptStream, DatabaseFailure
+from .event_log import CorruptStream, DatabaseFailure
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -73,26 +73,20 @@ class Saver:
         """
         store = profile.profile_store
         event_log = self._engine._log(store._is_mock)
-        for _ in range(MAX_CONFLICT_RETRIES):
+
+        def load() -> ProfileAggregate:
+            """The replica this profile last stored, re-read only after a failed attempt."""
             if profile._stale:
                 try:
                     profile._replica = event_log.load(profile._replica.id, store.name, profile.key)
                 except CorruptStream as corrupt:
                     raise DatabaseFailure(f"the stored events cannot be replayed: {corrupt}") from None
-                profile._stale = False
-            replica = profile._replica
-            try:
-                command(replica)
-                event_log.append(replica)
-            except Conflict:
-                profile._stale = True
-                continue
-            except BaseException:
-                profile._stale = True
-                raise
-            self._engine._health.answered()
-            return
-        raise DatabaseFailure(f"gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
+            profile._stale = True  # until this attempt is stored
+            return profile._replica
+
+        profile._replica, _ = event_log.decide(load, command)
+        profile._stale = False
+        self._engine._health.answered()
 
     def _owned_save(self, profile: Profile, snap: Snapshot | None) -> Callable[[ProfileAggregate], None]:
         session, epoch, now = profile.session or {}, profile.session_load_count, clock.now()

@@ -191,16 +191,17 @@ class ProfileStore:
         engine, pid = self.engine, profile_id(self.name, key)
         event_log = engine._log(self._is_mock)
 
+        unreadable: list[ProfileAggregate] = []
+
         def load() -> ProfileAggregate:
             try:
                 return event_log.load(pid, self.name, key)
-            except CorruptStream as corrupt:  # erasure reaches unreadable rows too
-                replica = event_log.after_corrupt(pid, self.name, key, corrupt)
-                replica.live = True
-                return replica
+            except CorruptStream as corrupt:
+                unreadable.append(event_log.after_corrupt(pid, self.name, key, corrupt))
+                return unreadable[-1]
 
         def tombstone(replica: ProfileAggregate) -> bool:
-            if replica.live:
+            if replica.live or replica in unreadable:  # erasure reaches unreadable rows too
                 replica.remove(clock.now())
             return True
 
