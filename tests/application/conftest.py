@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from freezegun import freeze_time
+from support.timeline import NOON, TEMPLATE
 
 from profilestore import Engine, ProfileStore, Server, Settings
-
-TEMPLATE = {"Counter": 0, "Array": []}
 
 
 @pytest.fixture
@@ -26,6 +27,21 @@ def engine() -> Iterator[Engine]:
 def store(engine: Engine) -> ProfileStore:
     """ProfileStore's test store: template {Counter: 0, Array: []}."""
     return ProfileStore("Store1", TEMPLATE, engine=engine)
+
+
+@pytest.fixture
+def saved_at_noon(store: ProfileStore) -> ProfileStore:
+    """Key "w": created at 12:00:00 (v1), Gold=1 at 12:00:00.123456 (v3), Gold=2 at 12:00:01 (v4),
+    session ended then (v5)."""
+    with freeze_time(NOON) as frozen:
+        profile = store.start_session("w")
+        frozen.move_to(NOON + timedelta(microseconds=123_456))
+        profile.data["Gold"] = 1
+        assert profile.save() is True
+        frozen.move_to(NOON + timedelta(seconds=1))
+        profile.data["Gold"] = 2
+        profile.end_session()
+    return store
 
 
 @pytest.fixture

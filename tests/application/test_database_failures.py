@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,13 +28,6 @@ class FaultyRecorder:
                 return attribute(*args, **kwargs)
             return guarded
         return attribute
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    engine = Engine("sqlite:///:memory:", background=False)
-    yield engine
-    engine.close(timeout=5)
 
 
 @pytest.fixture

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from profilestore import DataError, Engine, ProfileStore
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    engine = Engine("sqlite:///:memory:", background=False)
-    yield engine
-    engine.close(timeout=5)
-
-
-@pytest.fixture
-def store(engine: Engine) -> ProfileStore:
-    return ProfileStore("Store1", {"Counter": 0, "Array": []}, engine=engine)
 
 
 def count_held(profile: Any) -> int:

@@ -4,11 +4,11 @@ versions and rollbacks in the mock store."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from freezegun import freeze_time
+from support.timeline import NOON, TEMPLATE, ms, recorder
 
 from profilestore import (
     DataError,
@@ -17,46 +17,6 @@ from profilestore import (
     ProfileStoreError,
     StoreClosedError,
 )
-
-TEMPLATE = {"Counter": 0, "Array": []}
-FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
-
-
-def ms(moment: datetime) -> int:
-    """Epoch milliseconds of an aware datetime, exactly."""
-    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
-
-
-def versions(query: Any) -> list[str]:
-    return [profile.key_info.version for profile in query]
-
-
-def recorder(signal: Any) -> list[tuple[Any, ...]]:
-    """Connect to a signal; the returned list collects the arguments of every fire."""
-    fired: list[tuple[Any, ...]] = []
-    signal.connect(lambda *args: fired.append(args))
-    return fired
-
-
-
-NOON = datetime(2021, 8, 13, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def saved_at_noon(store: ProfileStore) -> ProfileStore:
-    """Key "w": created at 12:00:00 (v1), Gold=1 at 12:00:00.123456 (v3), Gold=2 at 12:00:01 (v4),
-    session ended then (v5)."""
-    with freeze_time(NOON) as frozen:
-        profile = store.start_session("w")
-        frozen.move_to(NOON + timedelta(microseconds=123_456))
-        profile.data["Gold"] = 1
-        assert profile.save() is True
-        frozen.move_to(NOON + timedelta(seconds=1))
-        profile.data["Gold"] = 2
-        profile.end_session()
-    return store
-
-
 
 # ---- set() rules -----------------------------------------------------------------------------------
 

@@ -12,32 +12,13 @@ from typing import Any
 
 import pytest
 from freezegun import freeze_time
+from support.timeline import FAR_FUTURE, NOON, TEMPLATE, ms, recorder, versions
 
 from profilestore import (
     Engine,
     ProfileStore,
     SortDirection,
 )
-
-TEMPLATE = {"Counter": 0, "Array": []}
-FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
-
-
-def ms(moment: datetime) -> int:
-    """Epoch milliseconds of an aware datetime, exactly."""
-    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
-
-
-def versions(query: Any) -> list[str]:
-    return [profile.key_info.version for profile in query]
-
-
-def recorder(signal: Any) -> list[tuple[Any, ...]]:
-    """Connect to a signal; the returned list collects the arguments of every fire."""
-    fired: list[tuple[Any, ...]] = []
-    signal.connect(lambda *args: fired.append(args))
-    return fired
-
 
 # ---- T1: ProfileStore's "Versioning test" ------------------------------------------------------
 
@@ -220,23 +201,6 @@ def test_hourly_auto_saves_can_be_studied_over_twelve_hours_oldest_first(
 
 
 # ---- windows and bounds ---------------------------------------------------------------------------
-
-NOON = datetime(2021, 8, 13, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def saved_at_noon(store: ProfileStore) -> ProfileStore:
-    """Key "w": created at 12:00:00 (v1), Gold=1 at 12:00:00.123456 (v3), Gold=2 at 12:00:01 (v4),
-    session ended then (v5)."""
-    with freeze_time(NOON) as frozen:
-        profile = store.start_session("w")
-        frozen.move_to(NOON + timedelta(microseconds=123_456))
-        profile.data["Gold"] = 1
-        assert profile.save() is True
-        frozen.move_to(NOON + timedelta(seconds=1))
-        profile.data["Gold"] = 2
-        profile.end_session()
-    return store
 
 
 def test_a_version_query_with_min_date_after_max_date_yields_nothing(saved_at_noon: ProfileStore) -> None:

@@ -3,48 +3,13 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta
 
 import jsonpatch
 import pytest
+from support.aggregates import OTHER, OWNER, T0, blank, last_saved_event, replayed, seconds
 
 from profilestore.domain.errors import ProfileStoreError, SessionLostError
 from profilestore.domain.profile import ProfileAggregate, profile_id
-
-OWNER = {"place_id": "place", "job_id": "owner"}
-OTHER = {"place_id": "place", "job_id": "other"}
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-ASSUME_DEAD = 630.0
-
-
-def seconds(n: float) -> datetime:
-    return T0 + timedelta(seconds=n)
-
-
-def blank(store: str = "s", key: str = "k") -> ProfileAggregate:
-    return ProfileAggregate.blank(profile_id(store, key), store, key)
-
-
-@pytest.fixture
-def owned() -> ProfileAggregate:
-    """A profile created from a template and claimed by OWNER (epoch 1), its events collected."""
-    profile = blank()
-    profile.create({"coins": 0, "bag": []}, OWNER, T0)
-    profile.start_session(OWNER, T0)
-    profile.collect_events()
-    return profile
-
-
-def replayed(profile: ProfileAggregate, events: list) -> ProfileAggregate:
-    rebuilt = ProfileAggregate.replay(events, blank(profile.store_name, profile.key))
-    assert rebuilt is not None
-    return rebuilt
-
-
-def last_saved_event(profile: ProfileAggregate) -> ProfileAggregate.Saved:
-    (event,) = [e for e in profile.collect_events() if isinstance(e, ProfileAggregate.Saved)]
-    return event
-
 
 # ---- creation, claiming and replay ---------------------------------------------------------------
 
