@@ -109,7 +109,8 @@ class Claimer:
                 next_reread = now_s + settings.first_load_repeat
             elif action == "reread":
                 next_reread = now_s + settings.load_repeat_period
-            clock.sleep_until(min(now_s + settings.poll_interval, next_reread), stop)
+            clock.sleep_until(min(now_s + settings.poll_interval, next_reread),
+                              _stop_or_news(stop, engine, engine._follower.changes))
         return None
 
     def _decide(self, replica: ProfileAggregate, store: ProfileStore, job: StartJob,
@@ -147,3 +148,8 @@ class Claimer:
             return None
         engine._register(profile)
         return profile
+
+
+def _stop_or_news(stop: Callable[[], bool], engine: Engine, heard: int) -> Callable[[], bool]:
+    """Wake a wait when asked to stop, or when other servers wrote since `heard` (LISTEN)."""
+    return lambda: stop() or engine._follower.changes != heard

@@ -27,7 +27,7 @@ from .saving import Saver
 from .settings import Settings
 from .signals import Signal
 from .trades import transaction
-from .urls import memory_env, persistence_env, resolve_url
+from .urls import memory_env, persistence_env, redact, resolve_url
 
 log = logging.getLogger("profilestore")
 Token = tuple[bool, str, str]
@@ -63,6 +63,7 @@ class Engine:
         self._closed_event = threading.Event()
         self._pending_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wakeup = threading.Event()  # set by close() and when other servers wrote (LISTEN)
         self._inbox: list[Profile] = []  # held profiles this engine sent messages to
         self._autosave = AutoSaveRing()
         self._saver = Saver(self)
@@ -77,7 +78,7 @@ class Engine:
         atexit.register(_close_at_exit, weakref.ref(self))
 
     def __repr__(self) -> str:
-        return f"<Engine {self._url!r} {self.server.place_id}/{self.server.job_id}>"
+        return f"<Engine {redact(self._url)!r} {self.server.place_id}/{self.server.job_id}>"
 
     def __enter__(self) -> Engine:
         return self
@@ -139,7 +140,8 @@ class Engine:
                 self.run_pending()
             except Exception:
                 log.exception("engine thread: a timed job failed")
-            self._stop.wait(0.05)
+            self._wakeup.wait(0.05)
+            self._wakeup.clear()
 
     # ---- registry and per-key order ----------------------------------------------------------
 
@@ -267,6 +269,8 @@ class Engine:
             log.error(message)
             self._health.report(message, profile.profile_store.name, profile.key)
         self._stop.set()
+        self._wakeup.set()
+        self._follower.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(left())
         self._closed = True

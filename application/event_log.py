@@ -61,6 +61,8 @@ class ProfileRecorderPort(Protocol):
 
     def rebuild_read_models(self, row_of: Callable[[list[StoredEvent]], ProfileRow]) -> int: ...
 
+    def watch(self, on_change: Callable[[], None]) -> Callable[[], None] | None: ...
+
 
 ProfileRow = tuple[str, str, dict[str, Any] | None]
 REDACTED_TOPIC = get_topic(ProfileAggregate.Redacted)

@@ -1,15 +1,17 @@
-"""Following other servers: poll the notification log and let owners react to what they wrote.
+"""Following other servers: read the notification log and let owners react to what they wrote.
 
-SQLite cannot push, so every `poll_interval` the engine reads the notifications after the last
-one it saw, filtered to the event types an owner reacts to. For each one that concerns a
-profile held here, the owner re-reads the profile and the domain decides: a request from
-another server ends the session with a final save ("External"); a session that is no longer
-ours (taken, overwritten, removed) ends here without one.
+Every `poll_interval` the engine reads the notifications after the last one it saw, filtered to
+the event types an owner reacts to. On PostgreSQL the recorder also LISTENs: a NOTIFY from any
+writer wakes the engine to read at once, and polling stays the fallback (SQLite cannot push).
+For each one that concerns a profile held here, the owner re-reads the profile and the domain
+decides: a request from another server ends the session with a final save ("External"); a
+session that is no longer ours (taken, overwritten, removed) ends here without one.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -40,13 +42,28 @@ class Follower:
         self._last_id: int | None = None
         self._next_poll = 0.0
         self._recheck: set[UUID] = set()
+        self._unwatch: Callable[[], None] | None = None
+        self.changes = 0  # how many times other writers were heard of (LISTEN)
 
     def start(self) -> None:
         """Begin after everything written so far (earlier events predate our sessions)."""
         try:
             self._last_id = self._engine._live.app.recorder.max_notification_id() or 0
+            self._unwatch = self._engine._live.recorder.watch(self.wake)
         except (PersistenceError, DatabaseFailure):
             self._last_id = None  # tried again at the first poll
+
+    def wake(self) -> None:
+        """Someone wrote: poll at the engine thread's next turn, and wake it now."""
+        self.changes += 1
+        self._next_poll = 0.0
+        self._engine._wakeup.set()
+
+    def stop(self) -> None:
+        """Stop listening (polling stops with the engine thread)."""
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
 
     def poll_if_due(self) -> None:
         """Poll when `poll_interval` has passed since the last poll."""
@@ -65,6 +82,8 @@ class Follower:
         try:
             if self._last_id is None:
                 self._last_id = recorder.max_notification_id() or 0
+                if self._unwatch is None:
+                    self._unwatch = self._engine._live.recorder.watch(self.wake)
                 return
             recheck, self._recheck = self._recheck, set()
             for originator_id in recheck:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import parse_qs
+import re
+from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import uuid4
 
 DEFAULT_URL = "sqlite:///profilestore.db"
@@ -34,9 +35,11 @@ def persistence_env(url: str) -> dict[str, str]:
             name = os.path.abspath(path)
         return {"PERSISTENCE_MODULE": "profilestore.infrastructure.sqlite", "SQLITE_DBNAME": name,
                 **_COMMON, **_sqlite_options(url, query)}
-    if url.startswith(("postgresql://", "postgres://")):
-        raise ValueError("PostgreSQL URLs are not supported by this version yet; use sqlite:///...")
-    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path.db or sqlite:///:memory:")
+    if url.startswith(_POSTGRES):
+        return {"PERSISTENCE_MODULE": "profilestore.infrastructure.postgres", **_COMMON,
+                **_postgres_env(url)}
+    raise ValueError(f"unsupported database URL {redact(url)!r}: use sqlite:///path.db,"
+                     " sqlite:///:memory: or postgresql://user:password@host:port/dbname")
 
 
 def _sqlite_options(url: str, query: str) -> dict[str, str]:
@@ -51,6 +54,64 @@ def _sqlite_options(url: str, query: str) -> dict[str, str]:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"timeout in database URL {url!r} must be whole seconds >= 1, got {value!r}")
     return {"SQLITE_LOCK_TIMEOUT": value}
+
+
+_POSTGRES = ("postgresql://", "postgres://")
+# URL query option -> (library variable, what it holds). Pool size and timeouts as the library
+# reads them; `create_tables=no` starts a server that expects the tables to exist.
+_PG_OPTIONS = {
+    "pool_size": ("POSTGRES_POOL_SIZE", "a whole number"),
+    "max_overflow": ("POSTGRES_MAX_OVERFLOW", "a whole number"),
+    "connect_timeout": ("POSTGRES_CONNECT_TIMEOUT", "whole seconds"),
+    "lock_timeout": ("POSTGRES_LOCK_TIMEOUT", "whole seconds"),
+    "idle_in_transaction_session_timeout": ("POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT",
+                                            "whole seconds"),
+    "max_waiting": ("POSTGRES_MAX_WAITING", "a whole number"),
+    "conn_max_age": ("POSTGRES_CONN_MAX_AGE", "whole seconds"),
+    "schema": ("POSTGRES_SCHEMA", "a schema name"),
+    "create_tables": ("CREATE_TABLE", "yes or no"),
+}
+_PG_DEFAULTS = {"POSTGRES_SCHEMA": "public", "POSTGRES_CONNECT_TIMEOUT": "5",
+                "POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "6",
+                "POSTGRES_LOCK_TIMEOUT": "0", "CREATE_TABLE": "yes"}
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for messages and logs."""
+    return re.sub(r"^([a-z]+://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _postgres_env(url: str) -> dict[str, str]:
+    """postgresql://user:password@host:port/dbname?option=value to the library's variables."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"database URL {redact(url)!r} is malformed: {error}") from None
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname:
+        raise ValueError(f"database URL {redact(url)!r} names no database")
+    env = {**_PG_DEFAULTS, "POSTGRES_DBNAME": dbname, "POSTGRES_HOST": parts.hostname or "",
+           "POSTGRES_PORT": str(port or 5432), "POSTGRES_USER": unquote(parts.username or ""),
+           "POSTGRES_PASSWORD": unquote(parts.password or "")}
+    for name, values in parse_qs(parts.query, keep_blank_values=True).items():
+        if name not in _PG_OPTIONS:
+            raise ValueError(f"unknown option {name!r} in database URL {redact(url)!r};"
+                             f" known: {', '.join(sorted(_PG_OPTIONS))}")
+        variable, kind = _PG_OPTIONS[name]
+        value = values[-1]
+        if not _valid(kind, value):
+            raise ValueError(f"{name} in database URL {redact(url)!r} must be {kind}, got {value!r}")
+        env[variable] = value
+    return env
+
+
+def _valid(kind: str, value: str) -> bool:
+    if kind == "yes or no":
+        return value.lower() in ("yes", "no", "y", "n", "true", "false", "1", "0")
+    if kind == "a schema name":
+        return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value) is not None
+    return value.isdigit()
 
 
 def memory_env() -> dict[str, str]:

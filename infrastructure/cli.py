@@ -22,7 +22,7 @@ except ImportError as missing:  # pragma: no cover - the library itself does not
                      f"'profilestore[cli]' ({missing.name} is missing)") from None
 
 from profilestore import Engine, Profile, ProfileStore, ProfileStoreError, Settings, SortDirection
-from profilestore.application.urls import resolve_url
+from profilestore.application.urls import redact, resolve_url
 from profilestore.infrastructure.cli_render import (
     CliError,
     compact,
@@ -110,13 +110,16 @@ class _Ops:
 
 
 def _database_url(database: str | None) -> str:
-    """The URL to open; a SQLite file must exist (an operator command never creates a database)."""
+    """The URL to open; a SQLite file or PostgreSQL tables must exist (an operator command never
+    creates a database)."""
     url = resolve_url(database)
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):].partition("?")[0]
         if path and path != ":memory:" and not os.path.exists(path):
             raise CliError(f"no database file at {os.path.abspath(path)} (give --database URL or set "
                            f"PROFILESTORE_DATABASE_URL)")
+    elif url.startswith(("postgresql://", "postgres://")) and "create_tables=" not in url:
+        url += ("&" if "?" in url else "?") + "create_tables=no"
     return url
 
 
@@ -127,7 +130,7 @@ def _operator(database: str | None) -> Iterator[_Ops]:
         url = _database_url(database)
         with Engine(url, settings=_CLI_SETTINGS, background=False) as engine:
             if engine.data_store_state != "Access":
-                raise CliError(f"cannot open the database {url} ({engine.data_store_state})")
+                raise CliError(f"cannot open the database {redact(url)} ({engine.data_store_state})")
             yield _Ops(engine)
     except (typer.Exit, typer.Abort):
         raise

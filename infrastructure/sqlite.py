@@ -24,19 +24,7 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment, EnvType
 
-ProfileRow = dict[str, Any]
-HistoryRow = tuple[StoredEvent, int | None]
-
-_UPSERT_PROFILE = (
-    "INSERT INTO profiles (store, key, originator_id, version, created_time, updated_time, data,"
-    " metadata, user_ids, session) VALUES (:store, :key, :originator_id, :version, :created_time,"
-    " :updated_time, :data, :metadata, :user_ids, :session) ON CONFLICT (store, key) DO UPDATE SET"
-    " originator_id=excluded.originator_id, version=excluded.version,"
-    " created_time=excluded.created_time, updated_time=excluded.updated_time, data=excluded.data,"
-    " metadata=excluded.metadata, user_ids=excluded.user_ids, session=excluded.session"
-)
-_LIVE_FLOOR = ("(SELECT coalesce(max(originator_version), 0) FROM profile_timestamps"
-               " WHERE originator_id=:id AND kind='Removed')")
+from .side_tables import ProfileRow, SideTables, TimeRow
 
 
 def create_side_tables(db: sqlite_utils.Database) -> None:
@@ -77,7 +65,7 @@ def _database(c: SQLiteCursor) -> sqlite_utils.Database:
     return sqlite_utils.Database(c.sqlite_cursor.connection)
 
 
-class ProfileRecorder(SQLiteApplicationRecorder):
+class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
     """Events, plus (id, version, µs, type) time rows and the read models, in one transaction."""
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
@@ -107,30 +95,22 @@ class ProfileRecorder(SQLiteApplicationRecorder):
         c: SQLiteCursor,
         stored_events: Sequence[StoredEvent],
         *,
-        timestamps: Sequence[tuple[str, int, int, str]] = (),
+        timestamps: Sequence[TimeRow] = (),
         profile_rows: Sequence[tuple[str, str, ProfileRow | None]] = (),
         **kwargs: Any,
     ) -> Sequence[int] | None:
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
-        c.executemany("INSERT INTO profile_timestamps VALUES (?, ?, ?, ?)", timestamps)
-        for store, key, row in profile_rows:
-            self._write_profile_row(c, store, key, row)
+        self._write_side_rows(c, timestamps, profile_rows)
         return notification_ids
 
-    @staticmethod
-    def _write_profile_row(c: SQLiteCursor, store: str, key: str, row: ProfileRow | None) -> None:
-        c.execute("DELETE FROM profile_user_ids WHERE store=? AND key=?", (store, key))
-        if row is None:
-            c.execute("DELETE FROM profiles WHERE store=? AND key=?", (store, key))
-            return
-        c.execute(_UPSERT_PROFILE, row)
-        c.executemany("INSERT INTO profile_user_ids VALUES (?, ?, ?)",
-                      [(user_id, store, key) for user_id in row["user_id_list"]])
+    def watch(self, on_change: Callable[[], None]) -> None:
+        """SQLite cannot push: other engines' events are found by polling."""
+        return None
 
     # ---- erasure -----------------------------------------------------------------------------
 
     def erase(self, originator_id: UUID, tombstone: StoredEvent, redacted_topic: str,
-              redacted_state: bytes, timestamp: tuple[str, int, int, str], store: str, key: str
+              redacted_state: bytes, timestamp: TimeRow, store: str, key: str
               ) -> None:
         """Append the tombstone; overwrite every earlier event without its data; drop snapshots.
 
@@ -164,67 +144,7 @@ class ProfileRecorder(SQLiteApplicationRecorder):
         with self.datastore.get_connection(commit=True) as connection, connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    # ---- the time index ------------------------------------------------------------------------
-
-    def version_at(self, originator_id: UUID, at_ms: int) -> int | None:
-        """The newest version stamped at or before `at_ms` (milliseconds, truncated)."""
-        rows = self._query("SELECT max(originator_version) FROM profile_timestamps"
-                           " WHERE originator_id=:id AND timestamp_us < :end",
-                           {"id": originator_id.hex, "end": (at_ms + 1) * 1000})
-        return rows[0][0] if rows else None
-
-    def saved_versions(self, originator_id: UUID, kinds: Sequence[str], low_ms: int | None,
-                       high_ms: int | None) -> list[int]:
-        """Saved versions of the profile's current life with times in [low, high] ms."""
-        params: dict[str, Any] = {"id": originator_id.hex,
-                                  "low": None if low_ms is None else low_ms * 1000,
-                                  "high": None if high_ms is None else (high_ms + 1) * 1000}
-        params.update({f"k{i}": kind for i, kind in enumerate(kinds)})
-        rows = self._query(
-            "SELECT originator_version FROM profile_timestamps WHERE originator_id=:id"
-            f" AND kind IN ({', '.join(f':k{i}' for i in range(len(kinds)))})"
-            f" AND originator_version > {_LIVE_FLOOR}"
-            " AND (:low IS NULL OR timestamp_us >= :low) AND (:high IS NULL OR timestamp_us < :high)"
-            " ORDER BY originator_version", params)
-        return [row[0] for row in rows]
-
-    def last_reset(self, originator_id: UUID, version: int | None) -> int | None:
-        """The version of the latest Reset at or before `version`, if any."""
-        rows = self._query("SELECT max(originator_version) FROM profile_timestamps WHERE"
-                           " originator_id=:id AND kind='Reset' AND (:v IS NULL OR originator_version <= :v)",
-                           {"id": originator_id.hex, "v": version})
-        return rows[0][0] if rows else None
-
-    def stream_end(self, originator_id: UUID) -> tuple[int, int | None]:
-        """The highest stored version of a stream and the newest indexed time (µs)."""
-        rows = self._query(
-            f"SELECT (SELECT coalesce(max(originator_version), 0) FROM {self.events_table_name}"
-            " WHERE originator_id=:id), (SELECT max(timestamp_us) FROM profile_timestamps"
-            " WHERE originator_id=:id)", {"id": originator_id.hex})
-        return rows[0][0], rows[0][1]
-
-    def select_history(self, originator_id: UUID) -> list[HistoryRow]:
-        """Every stored event of a stream with its indexed time (µs), oldest first."""
-        rows = self._query(
-            f"SELECT e.originator_version, e.topic, e.state, t.timestamp_us"
-            f" FROM {self.events_table_name} e LEFT JOIN profile_timestamps t"
-            " ON t.originator_id = e.originator_id AND t.originator_version = e.originator_version"
-            " WHERE e.originator_id=:id ORDER BY e.originator_version", {"id": originator_id.hex})
-        return [(StoredEvent(originator_id, version, topic, state), micros)
-                for version, topic, state, micros in rows]
-
     # ---- the read models -----------------------------------------------------------------------
-
-    def select_keys(self, store: str) -> list[str]:
-        """Keys of the store's live profiles, ascending."""
-        return [row[0] for row in self._query(
-            "SELECT key FROM profiles WHERE store=:store ORDER BY key", {"store": store})]
-
-    def find_user(self, user_id: int) -> list[tuple[str, str]]:
-        """(store, key) of live profiles that hold the user id."""
-        return [(row[0], row[1]) for row in self._query(
-            "SELECT store, key FROM profile_user_ids WHERE user_id=:id ORDER BY store, key",
-            {"id": user_id})]
 
     def rebuild_read_models(
             self, row_of: Callable[[list[StoredEvent]], tuple[str, str, ProfileRow | None]]) -> int:
@@ -238,13 +158,7 @@ class ProfileRecorder(SQLiteApplicationRecorder):
             db.table("profile_user_ids").drop(ignore=True)
             db.table("profiles").drop(ignore=True)
             create_read_models(db)
-            count = 0
-            for stream in self._streams(c):
-                store, key, row = row_of(stream)
-                if row is not None:
-                    self._write_profile_row(c, store, key, row)
-                    count += 1
-            return count
+            return self._refill_read_models(c, row_of)
 
     def _streams(self, c: SQLiteCursor) -> Iterator[list[StoredEvent]]:
         """One stream at a time, read lazily through a second cursor of the same transaction."""

@@ -10,17 +10,19 @@ from typing import Any
 
 import pytest
 from freezegun import freeze_time
+from support.databases import fresh_database
 from support.timeline import NOON, TEMPLATE
 
 from profilestore import Engine, ProfileStore, Server, Settings
 
 
 @pytest.fixture
-def engine() -> Iterator[Engine]:
-    """A private in-memory engine; timed work runs only through run_pending()."""
-    eng = Engine("sqlite:///:memory:", background=False)
-    yield eng
-    eng.close(timeout=5)
+def engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """A private engine (in memory on SQLite); timed work runs only through run_pending()."""
+    with fresh_database(backend, tmp_path, memory=True) as url:
+        eng = Engine(url, background=False)
+        yield eng
+        eng.close(timeout=5)
 
 
 @pytest.fixture
@@ -42,12 +44,6 @@ def saved_at_noon(store: ProfileStore) -> ProfileStore:
         profile.data["Gold"] = 2
         profile.end_session()
     return store
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A temp SQLite file that several engines can share."""
-    return f"sqlite:///{tmp_path / 'p.db'}"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Real OS processes sharing one SQLite file."""
+"""Real OS processes sharing one database (a SQLite file, or a PostgreSQL schema)."""
 
 from __future__ import annotations
 
@@ -51,11 +51,6 @@ class ServerProcess:
         except queue.Empty:
             pass
         return self.lines
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'shared.db'}"
 
 
 @pytest.fixture

@@ -1,0 +1,236 @@
+"""The PostgreSQL persistence module: the library's recorder plus the time index and read models.
+
+Chosen by topic (`PERSISTENCE_MODULE=profilestore.infrastructure.postgres`) for
+`postgresql://` URLs. As on SQLite, a write's time rows and read-model rows go in the events'
+own transaction. The library takes an EXCLUSIVE lock on the events table for every insert (so
+notification ids commit in order); we take it first, before the side rows, so every writer
+queues at one place and side-row locks can never deadlock.
+
+Tables are created under an advisory lock, so servers that start at once don't fail with
+"tuple concurrently updated"; `create_tables=no` in the URL skips creation entirely. Every
+connection's `search_path` is the configured schema, so the shared SQL names tables plainly.
+Owners hear of new events through `LISTEN` on the channel the library `NOTIFY`s (`watch`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
+from eventsourcing.utils import Environment, EnvType
+from psycopg.sql import SQL, Identifier
+
+from .side_tables import ProfileRow, SideTables, TimeRow
+
+log = logging.getLogger("profilestore")
+_CREATE_LOCK = 0x70726F66  # advisory lock key held while creating tables ("prof")
+_SIDE_TABLES = (
+    "CREATE TABLE IF NOT EXISTS profile_timestamps (originator_id uuid NOT NULL,"
+    " originator_version bigint NOT NULL, timestamp_us bigint NOT NULL, kind text NOT NULL,"
+    " PRIMARY KEY (originator_id, originator_version))",
+    "CREATE TABLE IF NOT EXISTS profiles (store text NOT NULL, key text NOT NULL,"
+    " originator_id text NOT NULL, version bigint NOT NULL, created_time bigint,"
+    " updated_time bigint, data text NOT NULL, metadata text, user_ids text, session text,"
+    " PRIMARY KEY (store, key))",
+    "CREATE TABLE IF NOT EXISTS profile_user_ids (user_id bigint NOT NULL, store text NOT NULL,"
+    " key text NOT NULL, PRIMARY KEY (user_id, store, key))",
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _pyformat(statement: str) -> str:
+    """`?` and `:name` parameters as psycopg's `%s` and `%(name)s`."""
+    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", statement.replace("?", "%s"))
+
+
+def _pool_kwargs(datastore: PostgresDatastore) -> dict[str, Any]:
+    """The keyword arguments the library's pool connects with (a dict: the library sets it)."""
+    kwargs = datastore.pool.kwargs
+    assert isinstance(kwargs, dict)
+    return kwargs
+
+
+def _connect_kwargs(datastore: PostgresDatastore) -> dict[str, Any]:
+    """The pool's connection arguments, for a connection of our own (plain tuple rows)."""
+    return {k: v for k, v in _pool_kwargs(datastore).items() if k != "row_factory"}
+
+
+class _CreatedOnce:
+    """Create tables while holding an advisory lock, on a connection of its own."""
+
+    datastore: PostgresDatastore
+
+    def create_table(self) -> None:
+        with psycopg.connect(autocommit=True, **_connect_kwargs(self.datastore)) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))
+            try:
+                conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    Identifier(self.datastore.schema)))
+                super().create_table()  # type: ignore[misc]
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_LOCK,))
+
+
+class SnapshotRecorder(_CreatedOnce, PostgresAggregateRecorder):
+    """The library's snapshot table, created under the advisory lock."""
+
+
+class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
+    """Events, plus (id, version, µs, type) time rows and the read models, in one transaction."""
+
+    _bytewise = ' COLLATE "C"'
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+                 ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.snapshots_table_name = events_table_name.removesuffix("events") + "snapshots"
+        self.sql_create_statements.extend(SQL(statement).format() for statement in _SIDE_TABLES)
+
+    def _sql(self, statement: str) -> str:
+        return _pyformat(statement)
+
+    def _id(self, originator_id: UUID) -> Any:
+        return originator_id
+
+    def _insert_events(
+        self,
+        curs: psycopg.Cursor[Any],
+        stored_events: Sequence[StoredEvent],
+        *,
+        timestamps: Sequence[TimeRow] = (),
+        profile_rows: Sequence[tuple[str, str, ProfileRow | None]] = (),
+        **kwargs: Any,
+    ) -> None:
+        """Runs first in the library's insert transaction: queue for the table lock, then write
+        the side rows; the library then notifies and inserts the events."""
+        self._lock_table(curs)
+        self._write_side_rows(curs, timestamps, profile_rows)
+
+    # ---- erasure -----------------------------------------------------------------------------
+
+    def erase(self, originator_id: UUID, tombstone: StoredEvent, redacted_topic: str,
+              redacted_state: bytes, timestamp: TimeRow, store: str, key: str) -> None:
+        """Append the tombstone; overwrite every earlier event without its data; drop snapshots.
+
+        The rows keep their versions, so the primary key still fences a stale writer. Then a
+        VACUUM of the touched tables, so the dead row versions that held the data are removed.
+        """
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_events(c, [tombstone], timestamps=[timestamp],
+                                profile_rows=[(store, key, None)])
+            self._insert_stored_events(c, [tombstone])
+            c.execute(SQL("UPDATE {} SET topic=%s, state=%s WHERE originator_id=%s"
+                          " AND originator_version<%s").format(Identifier(self.events_table_name)),
+                      (redacted_topic, redacted_state, originator_id, tombstone.originator_version))
+            c.execute(SQL("DELETE FROM {} WHERE originator_id=%s").format(
+                Identifier(self.snapshots_table_name)), (originator_id,))
+        self.vacuum(self.events_table_name, self.snapshots_table_name, "profiles", "profile_user_ids")
+
+    def vacuum(self, *tables: str) -> None:
+        """VACUUM the tables (outside any transaction; readers and writers are not blocked)."""
+        with self.datastore.get_connection() as conn:
+            conn.execute(SQL("VACUUM {}").format(SQL(", ").join(Identifier(t) for t in tables)))
+
+    def insert_snapshot(self, snapshot: StoredEvent, redacted_topic: str) -> None:
+        """Store a snapshot unless its version was erased meanwhile (checked in one statement)."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(SQL(
+                "INSERT INTO {snapshots} (originator_id, originator_version, topic, state)"
+                " SELECT %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM {events}"
+                " WHERE originator_id=%s AND originator_version=%s AND topic=%s)"
+                " ON CONFLICT DO NOTHING").format(snapshots=Identifier(self.snapshots_table_name),
+                                                  events=Identifier(self.events_table_name)),
+                (snapshot.originator_id, snapshot.originator_version, snapshot.topic,
+                 snapshot.state, snapshot.originator_id, snapshot.originator_version,
+                 redacted_topic))
+
+    # ---- the read models -----------------------------------------------------------------------
+
+    def rebuild_read_models(
+            self, row_of: Callable[[list[StoredEvent]], tuple[str, str, ProfileRow | None]]) -> int:
+        """Empty the read models and fill them again from the events, in one transaction that
+        holds the events table's write lock (no writer slips in between)."""
+        with self.datastore.transaction(commit=True) as c:
+            self._lock_table(c)
+            c.execute("DELETE FROM profile_user_ids")
+            c.execute("DELETE FROM profiles")
+            return self._refill_read_models(c, row_of)
+
+    def _streams(self, c: psycopg.Cursor[Any]) -> Iterator[list[StoredEvent]]:
+        """One stream at a time, read lazily through a server-side cursor of the transaction."""
+        with c.connection.cursor(name="profilestore_rebuild") as reader:
+            reader.execute(SQL("SELECT originator_id, originator_version, topic, state FROM {}"
+                               " ORDER BY originator_id, originator_version").format(
+                Identifier(self.events_table_name)))
+            stream: list[StoredEvent] = []
+            for row in reader:
+                event = StoredEvent(row["originator_id"], row["originator_version"], row["topic"],
+                                    bytes(row["state"]))
+                if stream and stream[0].originator_id != event.originator_id:
+                    yield stream
+                    stream = []
+                stream.append(event)
+            if stream:
+                yield stream
+
+    def _query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(self._sql(sql), params)
+            return [tuple(row.values()) for row in c.fetchall()]
+
+    # ---- hearing of new events -----------------------------------------------------------------
+
+    def watch(self, on_change: Callable[[], None]) -> Callable[[], None]:
+        """Call `on_change` whenever any engine appends events (LISTEN on the library's channel),
+        and once after every (re)connection, in case something was missed meanwhile. Returns a
+        function that stops listening (without waiting). A lost connection is retried every second; polling
+        covers the gap."""
+        stopped = threading.Event()
+        listen = SQL("LISTEN {}").format(Identifier(self.channel_name))
+        kwargs = _connect_kwargs(self.datastore)
+
+        def run() -> None:
+            while not stopped.is_set():
+                try:
+                    with psycopg.connect(autocommit=True, **kwargs) as conn:
+                        conn.execute(listen)
+                        on_change()
+                        while not stopped.is_set():
+                            for _ in conn.notifies(timeout=0.5, stop_after=1):
+                                on_change()
+                except psycopg.Error as error:
+                    log.debug("LISTEN connection lost (%s); polling meanwhile", type(error).__name__)
+                    stopped.wait(1.0)
+
+        thread = threading.Thread(target=run, name="profilestore-listen", daemon=True)
+        thread.start()
+
+        return stopped.set  # the thread ends, closing its connection, within half a second
+
+
+class Factory(PostgresFactory):
+    """The library's PostgreSQL factory with our recorders; connections use the schema."""
+
+    application_recorder_class = ProfileRecorder
+    aggregate_recorder_class = SnapshotRecorder
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        _pool_kwargs(self.datastore).update(
+            options=f"-c search_path={self.datastore.schema}", application_name="profilestore")
+
+
+del PostgresFactory  # the library resolves this module to its one factory class

@@ -1,0 +1,148 @@
+"""What both back ends store beside the events, in SQL that both accept.
+
+The time index `profile_timestamps(originator_id, originator_version, timestamp_us, kind)` and
+the read models `profiles` and `profile_user_ids` are written in the events' own transaction by
+the recorders in `sqlite.py` and `postgres.py`; this mixin holds the statements and the queries
+they share. Statements use `?` and `:name` parameters; a back end that wants another style
+rewrites them in `_sql`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+ProfileRow = dict[str, Any]
+HistoryRow = tuple[StoredEvent, int | None]
+TimeRow = tuple[str, int, int, str]
+PROFILE_COLUMNS = ("store", "key", "originator_id", "version", "created_time", "updated_time",
+                   "data", "metadata", "user_ids", "session")
+
+UPSERT_PROFILE = (
+    f"INSERT INTO profiles ({', '.join(PROFILE_COLUMNS)})"
+    f" VALUES ({', '.join(':' + c for c in PROFILE_COLUMNS)}) ON CONFLICT (store, key) DO UPDATE SET "
+    + ", ".join(f"{c}=excluded.{c}" for c in PROFILE_COLUMNS[2:])
+)
+INSERT_TIMESTAMP = "INSERT INTO profile_timestamps VALUES (?, ?, ?, ?)"
+_LIVE_FLOOR = ("(SELECT coalesce(max(originator_version), 0) FROM profile_timestamps"
+               " WHERE originator_id=:id AND kind='Removed')")
+
+
+class SideTables:
+    """Queries over the time index and the read models; the recorder supplies the plumbing."""
+
+    events_table_name: str
+    _bytewise = ""  # what makes ORDER BY compare text bytewise, as SQLite does by default
+
+    # ---- what each back end supplies --------------------------------------------------------
+
+    def _sql(self, statement: str) -> str:
+        """The statement in this back end's parameter style."""
+        return statement
+
+    def _id(self, originator_id: UUID) -> Any:
+        """An aggregate id as this back end's side tables store it."""
+        return originator_id.hex
+
+    def _query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _streams(self, c: Any) -> Iterator[list[StoredEvent]]:
+        raise NotImplementedError
+
+    # ---- writes, in the caller's transaction --------------------------------------------------
+
+    def _write_side_rows(self, c: Any, timestamps: Sequence[TimeRow],
+                         profile_rows: Sequence[tuple[str, str, ProfileRow | None]]) -> None:
+        if timestamps:
+            c.executemany(self._sql(INSERT_TIMESTAMP), timestamps)
+        for store, key, row in profile_rows:
+            self._write_profile_row(c, store, key, row)
+
+    def _write_profile_row(self, c: Any, store: str, key: str, row: ProfileRow | None) -> None:
+        c.execute(self._sql("DELETE FROM profile_user_ids WHERE store=? AND key=?"), (store, key))
+        if row is None:
+            c.execute(self._sql("DELETE FROM profiles WHERE store=? AND key=?"), (store, key))
+            return
+        c.execute(self._sql(UPSERT_PROFILE), {name: row[name] for name in PROFILE_COLUMNS})
+        user_ids = [(user_id, store, key) for user_id in row["user_id_list"]]
+        if user_ids:
+            c.executemany(self._sql("INSERT INTO profile_user_ids VALUES (?, ?, ?)"), user_ids)
+
+    def _refill_read_models(
+            self, c: Any, row_of: Callable[[list[StoredEvent]], tuple[str, str, ProfileRow | None]]
+    ) -> int:
+        """Fill emptied read models from the events; returns the number of live profiles."""
+        count = 0
+        for stream in self._streams(c):
+            store, key, row = row_of(stream)
+            if row is not None:
+                self._write_profile_row(c, store, key, row)
+                count += 1
+        return count
+
+    # ---- the time index ------------------------------------------------------------------------
+
+    def version_at(self, originator_id: UUID, at_ms: int) -> int | None:
+        """The newest version stamped at or before `at_ms` (milliseconds, truncated)."""
+        rows = self._query("SELECT max(originator_version) FROM profile_timestamps"
+                           " WHERE originator_id=:id AND timestamp_us < :end",
+                           {"id": self._id(originator_id), "end": (at_ms + 1) * 1000})
+        return rows[0][0] if rows else None
+
+    def saved_versions(self, originator_id: UUID, kinds: Sequence[str], low_ms: int | None,
+                       high_ms: int | None) -> list[int]:
+        """Saved versions of the profile's current life with times in [low, high] ms."""
+        params: dict[str, Any] = {"id": self._id(originator_id),
+                                  "low": 0 if low_ms is None else low_ms * 1000,
+                                  "high": 2**62 if high_ms is None else (high_ms + 1) * 1000}
+        params.update({f"k{i}": kind for i, kind in enumerate(kinds)})
+        rows = self._query(
+            "SELECT originator_version FROM profile_timestamps WHERE originator_id=:id"
+            f" AND kind IN ({', '.join(f':k{i}' for i in range(len(kinds)))})"
+            f" AND originator_version > {_LIVE_FLOOR}"
+            " AND timestamp_us >= :low AND timestamp_us < :high ORDER BY originator_version", params)
+        return [row[0] for row in rows]
+
+    def last_reset(self, originator_id: UUID, version: int | None) -> int | None:
+        """The version of the latest Reset at or before `version`, if any."""
+        rows = self._query("SELECT max(originator_version) FROM profile_timestamps WHERE"
+                           " originator_id=:id AND kind='Reset' AND originator_version <= :v",
+                           {"id": self._id(originator_id), "v": 2**62 if version is None else version})
+        return rows[0][0] if rows else None
+
+    def stream_end(self, originator_id: UUID) -> tuple[int, int | None]:
+        """The highest stored version of a stream and the newest indexed time (µs)."""
+        rows = self._query(
+            f"SELECT (SELECT coalesce(max(originator_version), 0) FROM {self.events_table_name}"
+            " WHERE originator_id=:id), (SELECT max(timestamp_us) FROM profile_timestamps"
+            " WHERE originator_id=:id)", {"id": self._id(originator_id)})
+        return rows[0][0], rows[0][1]
+
+    def select_history(self, originator_id: UUID) -> list[HistoryRow]:
+        """Every stored event of a stream with its indexed time (µs), oldest first."""
+        rows = self._query(
+            f"SELECT e.originator_version, e.topic, e.state, t.timestamp_us"
+            f" FROM {self.events_table_name} e LEFT JOIN profile_timestamps t"
+            " ON t.originator_id = e.originator_id AND t.originator_version = e.originator_version"
+            " WHERE e.originator_id=:id ORDER BY e.originator_version", {"id": self._id(originator_id)})
+        return [(StoredEvent(originator_id, version, topic, bytes(state)), micros)
+                for version, topic, state, micros in rows]
+
+    # ---- the read models -----------------------------------------------------------------------
+
+    def select_keys(self, store: str) -> list[str]:
+        """Keys of the store's live profiles, ascending."""
+        return [row[0] for row in self._query(
+            f"SELECT key FROM profiles WHERE store=:store ORDER BY key{self._bytewise}",
+            {"store": store})]
+
+    def find_user(self, user_id: int) -> list[tuple[str, str]]:
+        """(store, key) of live profiles that hold the user id."""
+        return [(row[0], row[1]) for row in self._query(
+            "SELECT store, key FROM profile_user_ids WHERE user_id=:id"
+            f" ORDER BY store{self._bytewise}, key{self._bytewise}",
+            {"id": user_id})]
