@@ -1,4 +1,5 @@
-"""The operator commands of `profilestore`, run with CliRunner against a real temp SQLite file.
+"""The operator commands of `profilestore`, run with CliRunner against a real database on each
+back end (a temp SQLite file, a PostgreSQL schema).
 
 The database holds a player who was saved at known (frozen) dates and lost their coins in the
 last save, so the tests can answer "I lost my coins" the way an operator would.
@@ -9,10 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
+from support.databases import fresh_database
 from typer.testing import CliRunner, Result
 
 from profilestore import Engine, ProfileStore
@@ -30,12 +33,18 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A SQLite file with Player_1's story and a second profile of the same user."""
+def db_url(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A database (SQLite file or PostgreSQL schema) with Player_1's story and a second profile
+    of the same user."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PROFILESTORE_DATABASE_URL", raising=False)
     monkeypatch.setenv("COLUMNS", "250")  # Rich tables on one line each, so the output can be searched
-    url = f"sqlite:///{tmp_path / 'profiles.db'}"
+    with fresh_database(backend, tmp_path) as url:
+        tell_story(url)
+        yield url
+
+
+def tell_story(url: str) -> None:
     with Engine(url, background=False) as engine:
         store = ProfileStore(STORE, TEMPLATE, engine=engine)
         with freeze_time("2024-08-12T09:00:00Z") as clock:
@@ -57,7 +66,6 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
             other.add_user_id(7)
             other.data["coins"] = 3
             other.end_session()
-    return url
 
 
 def run(*args: str, input: str | None = None) -> Result:
