@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from support.databases import postgres_tables_holding
+
 from profilestore import Engine, ProfileStore
 
 
-def test_erase_user_removes_every_profile_holding_the_id_and_nothing_else(tmp_path: Path) -> None:
-    path = tmp_path / "p.db"
-    with Engine(f"sqlite:///{path}", background=False) as engine:
+def test_erase_user_removes_every_profile_holding_the_id_and_nothing_else(db_url: str, tmp_path: Path
+                                                                          ) -> None:
+    with Engine(db_url, background=False) as engine:
         players, houses = ProfileStore("Players", engine=engine), ProfileStore("Houses", engine=engine)
         ended: list[str] = []
         for store, key, ids in ((players, "alice", [7]), (houses, "shared", [7, 8]),
@@ -30,13 +32,17 @@ def test_erase_user_removes_every_profile_holding_the_id_and_nothing_else(tmp_pa
         assert players.get("alice") is None and houses.get("shared") is None
         assert list(players.keys()) == ["bob"] and list(houses.keys()) == []
         assert "shared" in ended, "the session held on this engine ended before erase_user returned"
-    leftovers = [f.name for f in tmp_path.iterdir()
-                 if b"PERSONAL-alice" in f.read_bytes() or b"PERSONAL-shared" in f.read_bytes()]
+        if db_url.startswith("postgresql"):  # rows as the database shows them, while it runs
+            assert postgres_tables_holding(db_url, "PERSONAL-alice") == []
+            assert postgres_tables_holding(db_url, "PERSONAL-shared") == []
+            assert postgres_tables_holding(db_url, "PERSONAL-bob") != [], "the search finds live data"
+    leftovers = [f.name for f in tmp_path.iterdir() if f.is_file()
+                 and (b"PERSONAL-alice" in f.read_bytes() or b"PERSONAL-shared" in f.read_bytes())]
     assert leftovers == []
 
 
-def test_find_user_sees_a_save_as_soon_as_it_returns(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'p.db'}"
+def test_find_user_sees_a_save_as_soon_as_it_returns(db_url: str) -> None:
+    url = db_url
     with Engine(url, background=False) as writer, Engine(url, background=False) as reader:
         profile = ProfileStore("Players", engine=writer).start_session("k")
         assert profile is not None

@@ -59,3 +59,17 @@ def fresh_database(backend: str, folder: Path, memory: bool = False) -> Iterator
         yield "sqlite:///:memory:"
     else:
         yield f"sqlite:///{folder / 'shared.db'}"
+
+
+def postgres_tables_holding(url: str, marker: str) -> list[str]:
+    """Tables of the URL's schema with a row whose text (bytea shown as hex) contains `marker`."""
+    import psycopg
+
+    base, _, schema = url.partition("?schema=")
+    hex_marker = marker.encode().hex()
+    with psycopg.connect(base) as conn:
+        tables = [row[0] for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema=%s", (schema,))]
+        return [table for table in tables if conn.execute(
+            f'SELECT count(*) FROM "{schema}"."{table}" t WHERE t::text LIKE %s OR t::text LIKE %s',
+            (f"%{marker}%", f"%{hex_marker}%")).fetchone() != (0,)]
