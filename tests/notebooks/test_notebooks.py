@@ -10,6 +10,7 @@ import ipykernel.kernelspec
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from support.databases import postgres_schema
 
 from profilestore import Engine, ProfileStore, Server
 
@@ -68,11 +69,9 @@ def test_runs(path: Path, kernel: str, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [], "notebooks keep their databases in a temporary directory"
 
 
-def test_audit_reads_an_analysts_database_without_writing_to_it(kernel: str, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """PROFILESTORE_AUDIT_DATABASE: the audit picks the player who lost coins, and works on a snapshot."""
-    database = tmp_path / "game.db"
-    with Engine(f"sqlite:///{database}", server=Server(place_id="game-7"), background=False) as engine:
+def make_game_database(url: str) -> None:
+    """Two players; player-bbb's coins drop from 80 to 0 in one save."""
+    with Engine(url, server=Server(place_id="game-7"), background=False) as engine:
         store = ProfileStore("PlayerData", {"coins": 0, "items": []}, engine=engine)
         for key, user_id, coins in (("player-aaa", 1001, [10, 20, 30]), ("player-bbb", 1002, [50, 80, 0, 4])):
             profile = store.start_session(key)
@@ -83,6 +82,13 @@ def test_audit_reads_an_analysts_database_without_writing_to_it(kernel: str, tmp
                 profile.data["items"].append(f"item-{amount}")
                 assert profile.save()
             profile.end_session()
+
+
+def test_audit_reads_an_analysts_database_without_writing_to_it(kernel: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """PROFILESTORE_AUDIT_DATABASE: the audit picks the player who lost coins, and works on a snapshot."""
+    database = tmp_path / "game.db"
+    make_game_database(f"sqlite:///{database}")
     files = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in tmp_path.iterdir()}
     assert list(files) == ["game.db"]
 
@@ -95,3 +101,30 @@ def test_audit_reads_an_analysts_database_without_writing_to_it(kernel: str, tmp
     assert "80 coins (rolled back to version" in text
     # A reader may add an empty -wal/-shm next to it; the files that were there keep their bytes.
     assert {name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() for name in files} == files
+
+
+@pytest.mark.postgres
+def test_audit_reads_a_postgresql_database_in_place_without_writing_to_it(
+        kernel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with postgres_schema() as url:
+        make_game_database(url)
+        before = table_contents(url)
+        monkeypatch.setenv("PROFILESTORE_AUDIT_DATABASE", url)
+        text = printed(execute(AUDIT, tmp_path))
+        assert table_contents(url) == before
+
+    assert "auditing player-bbb" in text
+    assert "80 coins (rolled back to version" in text
+    assert "1002 owns" in text and "('PlayerData', 'player-bbb'" in text
+
+
+def table_contents(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table in the URL's schema."""
+    import psycopg
+
+    base, _, schema = url.partition("?schema=")
+    with psycopg.connect(base) as conn:
+        tables = sorted(row[0] for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema=%s", (schema,)))
+        return {table: sorted(conn.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall(), key=repr)
+                for table in tables}
