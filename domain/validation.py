@@ -13,13 +13,15 @@ _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what the JSON encoder can write exac
 
 
 def check_key(value: object, what: str, max_length: int) -> str:
-    """A store name or profile key: a str of 1..max_length characters."""
+    """A store name or profile key: a str of 1..max_length characters, none of them NUL."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, not {type(value).__name__}")
     if not 1 <= len(value) <= max_length:
         raise InvalidKeyError(
             f"{what} must be 1 to {max_length} characters long, got {len(value)}: {value[:60]!r}"
         )
+    if "\x00" in value:  # PostgreSQL text cannot hold it: refused on every back end alike
+        raise InvalidKeyError(f"{what} must not contain NUL characters: {value[:60]!r}")
     return value
 
 

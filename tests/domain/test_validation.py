@@ -40,6 +40,11 @@ def test_a_key_of_one_to_max_characters_is_accepted_unchanged(good: str) -> None
     assert check_key(good, "key", MAX_KEY) == good
 
 
+def test_a_key_with_a_nul_character_is_invalid_on_every_back_end() -> None:
+    with pytest.raises(InvalidKeyError, match="key must not contain NUL"):
+        check_key("a\x00b", "key", MAX_KEY)
+
+
 def test_the_invalid_key_message_names_what_was_wrong() -> None:
     with pytest.raises(InvalidKeyError, match=r"store name.*1 to 50"):
         check_key("", "store name", MAX_KEY)

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.databases import BACKENDS, fresh_database
 
 from profilestore import DataError, Engine, InvalidKeyError, ProfileStore
 
@@ -27,14 +28,21 @@ any_values = st.recursive(json_leaves | bad_leaves, lambda inner: st.lists(inner
                           max_leaves=20)
 documents = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
 maybe_bad_documents = st.dictionaries(st.text(max_size=8) | st.integers(), any_values, max_size=5)
-names = st.text(max_size=60) | st.integers() | st.none() | st.binary(max_size=5)
+names = (st.text(max_size=60) | st.text(alphabet="a\x00", max_size=4) | st.integers() | st.none()
+         | st.binary(max_size=5))
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    engine = Engine("sqlite:///:memory:", background=False)
-    yield engine
-    engine.close(timeout=5)
+def valid_key(value: Any) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 50 and "\x00" not in value
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One engine per back end for the whole module (hypothesis runs many examples per test)."""
+    with fresh_database(request.param, tmp_path_factory.mktemp("fuzz"), memory=True) as url:
+        engine = Engine(url, background=False)
+        yield engine
+        engine.close(timeout=5)
 
 
 def same_json(a: Any, b: Any) -> bool:
@@ -54,14 +62,14 @@ def test_names_and_keys_either_work_or_raise_invalid_key_or_type_error(engine: E
     try:
         store = ProfileStore(name, engine=engine)
     except (InvalidKeyError, TypeError) as error:
-        assert not isinstance(name, str) or not 1 <= len(name) <= 50, error
+        assert not valid_key(name), error
         return
     for call in (store.get, lambda k: store.message(k, {"x": 1}), store.history):
         try:
             call(key)
         except (InvalidKeyError, TypeError) as error:
-            assert not isinstance(key, str) or not 1 <= len(key) <= 50, error
-    if isinstance(key, str) and 1 <= len(key) <= 50:
+            assert not valid_key(key), error
+    if valid_key(key):
         consistent(store, key)
 
 

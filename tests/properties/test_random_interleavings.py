@@ -1,10 +1,12 @@
 """Random interleavings of start, change, save, end, steal, message, set and remove on two
-engines sharing one SQLite file; after every step the store must still tell a consistent story."""
+engines sharing one database (a SQLite file, or a PostgreSQL schema); after every step the store
+must still tell a consistent story."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from support.databases import fresh_database
 
 from profilestore import Engine, Profile, ProfileStore, Server, Settings
 
@@ -25,10 +28,13 @@ keys_ = st.sampled_from(KEYS)
 class TwoServers(RuleBasedStateMachine):
     """Two game servers and a model of what must hold."""
 
+    backend = "sqlite"
+
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp())
-        url = f"sqlite:///{self.folder / 'p.db'}"
+        self.database = ExitStack()
+        url = self.database.enter_context(fresh_database(self.backend, self.folder))
         self.engines = [Engine(url, server=Server(job_id=f"E{n}"), settings=FAST, background=False)
                         for n in range(2)]
         self.stores = [ProfileStore("S", {"applied": [], "mark": ""}, engine=e) for e in self.engines]
@@ -181,10 +187,17 @@ class TwoServers(RuleBasedStateMachine):
         finally:
             for engine in self.engines:
                 engine.close(timeout=5)
+            self.database.close()
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-TwoServers.TestCase.settings = settings(max_examples=20, stateful_step_count=25, deadline=None,
-                                        suppress_health_check=[HealthCheck.too_slow])
+class TwoServersOnPostgres(TwoServers):
+    backend = "postgresql"
+
+
+for machine in (TwoServers, TwoServersOnPostgres):
+    machine.TestCase.settings = settings(max_examples=20, stateful_step_count=25, deadline=None,
+                                         suppress_health_check=[HealthCheck.too_slow])
 test_two_servers_keep_one_writer_every_save_every_message_and_every_erasure = pytest.mark.slow(
     TwoServers.TestCase)
+test_the_same_on_postgresql = pytest.mark.postgres(pytest.mark.slow(TwoServersOnPostgres.TestCase))
