@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.domain import Snapshot as LibrarySnapshot
 from eventsourcing.utils import get_topic
 
+from .diff import make_patch
 from .errors import ProfileStoreError, SessionLostError
 from .timeutil import from_us, to_us
 
@@ -338,7 +339,7 @@ class ProfileAggregate(Aggregate):
              processed_messages: Iterable[int] = ()) -> None:
         """Record the owner's data as a patch from the last saved data (None: an empty patch)."""
         self.check_owner(session, epoch)
-        patch = [] if data is None else jsonpatch.make_patch(self.data, data).patch
+        patch = [] if data is None else make_patch(self.data, data)
         if metadata is not None and _same_json(metadata, self.metadata):
             metadata = None
         if user_ids is not None and list(user_ids) == self.user_ids:
