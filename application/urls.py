@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -36,6 +37,9 @@ def persistence_env(url: str) -> dict[str, str]:
         return {"PERSISTENCE_MODULE": "profilestore.infrastructure.sqlite", "SQLITE_DBNAME": name,
                 **_COMMON, **_sqlite_options(url, query)}
     if url.startswith(_POSTGRES):
+        if importlib.util.find_spec("psycopg") is None:
+            raise ModuleNotFoundError("PostgreSQL URLs need the postgres extra:"
+                                      " pip install 'profilestore[postgres]'", name="psycopg")
         return {"PERSISTENCE_MODULE": "profilestore.infrastructure.postgres", **_COMMON,
                 **_postgres_env(url)}
     raise ValueError(f"unsupported database URL {redact(url)!r}: use sqlite:///path.db,"

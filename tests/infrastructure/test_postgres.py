@@ -105,3 +105,10 @@ def test_notify_hands_a_profile_over_long_before_either_engines_next_poll() -> N
         assert not owner.is_active()
         assert waited < 10, f"took {waited:.1f} s: NOTIFY did not wake the engines"
         taken.end_session()
+
+
+def test_without_the_postgres_extra_the_error_says_which_extra_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *args: None)
+    with pytest.raises(ModuleNotFoundError, match=r"profilestore\[postgres\]"):
+        persistence_env("postgresql://u@h/db")
