@@ -41,6 +41,8 @@ _SIDE_TABLES = (
     "CREATE TABLE IF NOT EXISTS profile_timestamps (originator_id uuid NOT NULL,"
     " originator_version bigint NOT NULL, timestamp_us bigint NOT NULL, kind text NOT NULL,"
     " PRIMARY KEY (originator_id, originator_version))",
+    "CREATE INDEX IF NOT EXISTS profile_timestamps_by_time"
+    " ON profile_timestamps (originator_id, timestamp_us, originator_version)",
     "CREATE TABLE IF NOT EXISTS profiles (store text NOT NULL, key text NOT NULL,"
     " originator_id text NOT NULL, version bigint NOT NULL, created_time bigint,"
     " updated_time bigint, data text NOT NULL, metadata text, user_ids text, session text,"

@@ -88,8 +88,11 @@ class SideTables:
 
     def version_at(self, originator_id: UUID, at_ms: int) -> int | None:
         """The newest version stamped at or before `at_ms` (milliseconds, truncated)."""
-        rows = self._query("SELECT max(originator_version) FROM profile_timestamps"
-                           " WHERE originator_id=:id AND timestamp_us < :end",
+        # Times never go back as versions grow, so the newest (time, version) below the end is
+        # the highest version there: one step down the (id, time, version) index, no scan.
+        rows = self._query("SELECT originator_version FROM profile_timestamps"
+                           " WHERE originator_id=:id AND timestamp_us < :end"
+                           " ORDER BY timestamp_us DESC, originator_version DESC LIMIT 1",
                            {"id": self._id(originator_id), "end": (at_ms + 1) * 1000})
         return rows[0][0] if rows else None
 

@@ -33,6 +33,9 @@ def create_side_tables(db: sqlite_utils.Database) -> None:
         {"originator_id": str, "originator_version": int, "timestamp_us": int, "kind": str},
         pk=("originator_id", "originator_version"), not_null={"timestamp_us", "kind"},
         if_not_exists=True)
+    db.table("profile_timestamps").create_index(  # get(at=), versions by date: no scan of the stream
+        ["originator_id", "timestamp_us", "originator_version"], index_name="profile_timestamps_by_time",
+        if_not_exists=True)
     create_read_models(db)
 
 
