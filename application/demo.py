@@ -56,7 +56,9 @@ class DemoRun:
         self.orders: dict[str, Any] = {name: self.context.Queue() for name in self.names}
         self.processes: dict[str, Any] = {}
         self.where: dict[str, str] = {}  # confirmed by the server
-        self.pending: dict[str, str] = {}  # an order not yet confirmed, and to which server
+        # Orders not yet confirmed: key -> the servers still working on one. A key can have two
+        # (a hop ordered before a kill, and the recovery after it); it is settled when all answered.
+        self.pending: dict[str, set[str]] = {}
         self.frozen: set[str] = set()  # no more orders (the admin script's victim)
         self.online: dict[str, int] = {}
         self.trades: dict[str, int] = {}
@@ -107,7 +109,7 @@ class DemoRun:
 
     def order(self, server: str, order: str, key: str = "") -> None:
         if key:
-            self.pending[key] = server
+            self.pending.setdefault(key, set()).add(server)
         self.orders[server].put((order, key))
 
     def next_news(self, timeout: float) -> tuple[Any, ...]:
@@ -133,7 +135,9 @@ class DemoRun:
             elif kind == "left":
                 self.where.pop(rest[0], None)
             if kind in ("joined", "left", "not-here", "join-failed"):
-                self.pending.pop(rest[0], None)
+                self.pending.get(rest[0], set()).discard(server)
+                if not self.pending.get(rest[0], True):
+                    del self.pending[rest[0]]
             elif kind == "counters" and server in self.processes:
                 self.online[news[1]], self.trades[news[1]] = news[2], news[3]
 
@@ -163,8 +167,10 @@ class DemoRun:
         self.processes.pop(name).kill()
         self.online.pop(name, None)
         self.trades.pop(name, None)
-        for key in [k for k, server in self.pending.items() if server == name]:
-            del self.pending[key]  # that order died with the server
+        for key, servers in list(self.pending.items()):
+            servers.discard(name)  # that order died with the server
+            if not servers:
+                del self.pending[key]
         orphans = sorted(k for k, server in self.where.items() if server == name)
         for key in orphans:
             del self.where[key]
