@@ -31,8 +31,10 @@ def tail(store: ProfileStore, key: str, count: int) -> list[tuple[str, str | Non
 def test_three_processes_hopping_between_the_same_profiles_lose_no_increment(spawn, db_url: str
                                                                             ) -> None:
     keys, rounds = ["p1", "p2", "p3"], 40
-    start_at = time.time() + 2  # all three play at once, so they really contend
-    servers = [spawn(db_url, job, "hop", ",".join(keys), rounds, start_at) for job in "ACD"]
+    start_at = time.time() + 3  # all three play at once, so they really contend
+    # Each walks the keys from a different one, so each next key is one another server holds.
+    servers = [spawn(db_url, job, "hop", ",".join(keys[n:] + keys[:n]), rounds, start_at)
+               for n, job in enumerate("ACD")]
     for server in servers:
         assert server.process.wait(240) == 0, server.process.stderr.read()
     with Engine(db_url, background=False) as engine:
