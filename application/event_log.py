@@ -68,8 +68,19 @@ ProfileRow = tuple[str, str, dict[str, Any] | None]
 REDACTED_TOPIC = get_topic(ProfileAggregate.Redacted)
 
 
-def profile_row(profile: ProfileAggregate) -> ProfileRow:
-    """The `profiles` read-model row of an aggregate (None: no live profile)."""
+_KEEP_USER_IDS = frozenset({"SessionStarted", "SessionRequested", "SessionEnded", "MessageQueued"})
+
+
+def changes_user_ids(events: Sequence[Any]) -> bool:
+    """Whether these events can change a profile's user ids (only a Saved that carries them,
+    or an event that (re)writes the whole profile)."""
+    return any(not (type(e).__name__ in _KEEP_USER_IDS
+                    or (type(e).__name__ == "Saved" and e.user_ids is None)) for e in events)
+
+
+def profile_row(profile: ProfileAggregate, user_ids_changed: bool = True) -> ProfileRow:
+    """The `profiles` read-model row of an aggregate (None: no live profile). With
+    `user_ids_changed` False, `profile_user_ids` is left as it is."""
     if not profile.live or profile.created_at is None or profile.saved_at is None:
         return profile.store_name, profile.key, None
     return profile.store_name, profile.key, {
@@ -79,7 +90,7 @@ def profile_row(profile: ProfileAggregate) -> ProfileRow:
         "metadata": orjson.dumps(profile.metadata).decode(),
         "user_ids": orjson.dumps(profile.user_ids).decode(),
         "session": None if profile.session is None else orjson.dumps(profile.session).decode(),
-        "user_id_list": list(profile.user_ids),
+        "user_id_list": list(profile.user_ids), "user_ids_changed": user_ids_changed,
     }
 
 
@@ -100,7 +111,9 @@ class ProfileEvents(Application[UUID]):
             for e in processing_event.events
         ]
         processing_event.saved_kwargs["profile_rows"] = [
-            profile_row(cast(ProfileAggregate, a)) for a in processing_event.aggregates.values()
+            profile_row(cast(ProfileAggregate, a), changes_user_ids(
+                [e for e in processing_event.events if e.originator_id == a.id]))
+            for a in processing_event.aggregates.values()
         ]
         return super()._record(processing_event)
 

@@ -63,11 +63,14 @@ class SideTables:
             self._write_profile_row(c, store, key, row)
 
     def _write_profile_row(self, c: Any, store: str, key: str, row: ProfileRow | None) -> None:
-        c.execute(self._sql("DELETE FROM profile_user_ids WHERE store=? AND key=?"), (store, key))
         if row is None:
+            c.execute(self._sql("DELETE FROM profile_user_ids WHERE store=? AND key=?"), (store, key))
             c.execute(self._sql("DELETE FROM profiles WHERE store=? AND key=?"), (store, key))
             return
         c.execute(self._sql(UPSERT_PROFILE), {name: row[name] for name in PROFILE_COLUMNS})
+        if not row.get("user_ids_changed", True):
+            return
+        c.execute(self._sql("DELETE FROM profile_user_ids WHERE store=? AND key=?"), (store, key))
         user_ids = [(user_id, store, key) for user_id in row["user_id_list"]]
         if user_ids:
             c.executemany(self._sql("INSERT INTO profile_user_ids VALUES (?, ?, ?)"), user_ids)
