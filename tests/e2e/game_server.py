@@ -41,6 +41,7 @@ def hop(store: ProfileStore, keys: list[str], rounds: int) -> None:
                 profile = store.start_session(key)
             with profile.lock:
                 profile.data["coins"] += 1
+            time.sleep(random.uniform(0, 0.004))  # play a moment: uneven holds break lockstep
             profile.end_session()
 
 
