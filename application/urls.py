@@ -110,6 +110,13 @@ def _postgres_env(url: str) -> dict[str, str]:
     return env
 
 
+def without_table_creation(url: str) -> str:
+    """The URL with PostgreSQL table creation off (a SQLite URL as it is)."""
+    if url.startswith(_POSTGRES) and "create_tables=" not in url:
+        return url + ("&" if "?" in url else "?") + "create_tables=no"
+    return url
+
+
 def _valid(kind: str, value: str) -> bool:
     if kind == "yes or no":
         return value.lower() in ("yes", "no", "y", "n", "true", "false", "1", "0")

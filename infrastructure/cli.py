@@ -22,7 +22,7 @@ except ImportError as missing:  # pragma: no cover - the library itself does not
                      f"'profilestore[cli]' ({missing.name} is missing)") from None
 
 from profilestore import Engine, Profile, ProfileStore, ProfileStoreError, Settings, SortDirection
-from profilestore.application.urls import redact, resolve_url
+from profilestore.application.urls import redact, resolve_url, without_table_creation
 from profilestore.infrastructure.cli_render import (
     CliError,
     compact,
@@ -110,17 +110,14 @@ class _Ops:
 
 
 def _database_url(database: str | None) -> str:
-    """The URL to open; a SQLite file or PostgreSQL tables must exist (an operator command never
-    creates a database)."""
+    """The URL to open; its SQLite file or PostgreSQL tables must exist (never created here)."""
     url = resolve_url(database)
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):].partition("?")[0]
         if path and path != ":memory:" and not os.path.exists(path):
             raise CliError(f"no database file at {os.path.abspath(path)} (give --database URL or set "
                            f"PROFILESTORE_DATABASE_URL)")
-    elif url.startswith(("postgresql://", "postgres://")) and "create_tables=" not in url:
-        url += ("&" if "?" in url else "?") + "create_tables=no"
-    return url
+    return without_table_creation(url)
 
 
 @contextmanager

@@ -117,9 +117,16 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
         **kwargs: Any,
     ) -> None:
         """Runs first in the library's insert transaction: queue for the table lock, then write
-        the side rows; the library then notifies and inserts the events."""
+        the side rows; `_insert_stored_events` then notifies and inserts the events."""
         self._lock_table(curs)
         self._write_side_rows(curs, timestamps, profile_rows)
+
+    def _insert_stored_events(self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> None:
+        """The library's notify and insert, without locking again: `_insert_events` has
+        taken the lock in this transaction already."""
+        self._notify_channel(curs)
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     # ---- erasure -----------------------------------------------------------------------------
 
@@ -171,22 +178,15 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
             c.execute("DELETE FROM profiles")
             return self._refill_read_models(c, row_of)
 
-    def _streams(self, c: psycopg.Cursor[Any]) -> Iterator[list[StoredEvent]]:
-        """One stream at a time, read lazily through a server-side cursor of the transaction."""
+    def _events_in_stream_order(self, c: psycopg.Cursor[Any]) -> Iterator[StoredEvent]:
+        """Through a server-side cursor of the same transaction."""
         with c.connection.cursor(name="profilestore_rebuild") as reader:
             reader.execute(SQL("SELECT originator_id, originator_version, topic, state FROM {}"
                                " ORDER BY originator_id, originator_version").format(
                 Identifier(self.events_table_name)))
-            stream: list[StoredEvent] = []
             for row in reader:
-                event = StoredEvent(row["originator_id"], row["originator_version"], row["topic"],
-                                    bytes(row["state"]))
-                if stream and stream[0].originator_id != event.originator_id:
-                    yield stream
-                    stream = []
-                stream.append(event)
-            if stream:
-                yield stream
+                yield StoredEvent(row["originator_id"], row["originator_version"], row["topic"],
+                                  bytes(row["state"]))
 
     def _query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         with self.datastore.get_connection() as conn, conn.cursor() as c:

@@ -10,6 +10,7 @@ rewrites them in `_sql`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from itertools import groupby
 from typing import Any
 from uuid import UUID
 
@@ -50,8 +51,15 @@ class SideTables:
     def _query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-    def _streams(self, c: Any) -> Iterator[list[StoredEvent]]:
+    def _events_in_stream_order(self, c: Any) -> Iterator[StoredEvent]:
+        """Every stored event, ordered by (aggregate id, version), read lazily inside `c`'s
+        transaction."""
         raise NotImplementedError
+
+    def _streams(self, c: Any) -> Iterator[list[StoredEvent]]:
+        """One stream at a time."""
+        for _, stream in groupby(self._events_in_stream_order(c), key=lambda e: e.originator_id):
+            yield list(stream)
 
     # ---- writes, in the caller's transaction --------------------------------------------------
 

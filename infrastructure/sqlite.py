@@ -163,20 +163,13 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
             create_read_models(db)
             return self._refill_read_models(c, row_of)
 
-    def _streams(self, c: SQLiteCursor) -> Iterator[list[StoredEvent]]:
-        """One stream at a time, read lazily through a second cursor of the same transaction."""
+    def _events_in_stream_order(self, c: SQLiteCursor) -> Iterator[StoredEvent]:
+        """Through a second cursor of the same transaction."""
         reader = c.sqlite_cursor.connection.cursor()
         reader.execute(f"SELECT originator_id, originator_version, topic, state"
                        f" FROM {self.events_table_name} ORDER BY originator_id, originator_version")
-        stream: list[StoredEvent] = []
         for row in reader:
-            event = StoredEvent(UUID(row[0]), row[1], row[2], row[3])
-            if stream and stream[0].originator_id != event.originator_id:
-                yield stream
-                stream = []
-            stream.append(event)
-        if stream:
-            yield stream
+            yield StoredEvent(UUID(row[0]), row[1], row[2], row[3])
 
     def _query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         with self.datastore.transaction(commit=False) as c:

@@ -10,7 +10,7 @@ import ipykernel.kernelspec
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from support.databases import postgres_schema
+from support.databases import postgres_schema, postgres_table_contents
 
 from profilestore import Engine, ProfileStore, Server
 
@@ -108,23 +108,11 @@ def test_audit_reads_a_postgresql_database_in_place_without_writing_to_it(
         kernel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with postgres_schema() as url:
         make_game_database(url)
-        before = table_contents(url)
+        before = postgres_table_contents(url)
         monkeypatch.setenv("PROFILESTORE_AUDIT_DATABASE", url)
         text = printed(execute(AUDIT, tmp_path))
-        assert table_contents(url) == before
+        assert postgres_table_contents(url) == before
 
     assert "auditing player-bbb" in text
     assert "80 coins (rolled back to version" in text
     assert "1002 owns" in text and "('PlayerData', 'player-bbb'" in text
-
-
-def table_contents(url: str) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table in the URL's schema."""
-    import psycopg
-
-    base, _, schema = url.partition("?schema=")
-    with psycopg.connect(base) as conn:
-        tables = sorted(row[0] for row in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema=%s", (schema,)))
-        return {table: sorted(conn.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall(), key=repr)
-                for table in tables}

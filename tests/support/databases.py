@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -61,6 +62,11 @@ def fresh_database(backend: str, folder: Path, memory: bool = False) -> Iterator
         yield f"sqlite:///{folder / 'shared.db'}"
 
 
+def _schema_tables(conn: Any, schema: str) -> list[str]:
+    return sorted(row[0] for row in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema=%s", (schema,)))
+
+
 def postgres_tables_holding(url: str, marker: str) -> list[str]:
     """Tables of the URL's schema with a row whose text (bytea shown as hex) contains `marker`."""
     import psycopg
@@ -68,8 +74,16 @@ def postgres_tables_holding(url: str, marker: str) -> list[str]:
     base, _, schema = url.partition("?schema=")
     hex_marker = marker.encode().hex()
     with psycopg.connect(base) as conn:
-        tables = [row[0] for row in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema=%s", (schema,))]
-        return [table for table in tables if conn.execute(
+        return [table for table in _schema_tables(conn, schema) if conn.execute(
             f'SELECT count(*) FROM "{schema}"."{table}" t WHERE t::text LIKE %s OR t::text LIKE %s',
             (f"%{marker}%", f"%{hex_marker}%")).fetchone() != (0,)]
+
+
+def postgres_table_contents(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table in the URL's schema."""
+    import psycopg
+
+    base, _, schema = url.partition("?schema=")
+    with psycopg.connect(base) as conn:
+        return {table: sorted(conn.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall(), key=repr)
+                for table in _schema_tables(conn, schema)}
