@@ -49,6 +49,19 @@ class AutoSaveRing:
             self.remove(profile)
             self.add(profile)
 
+    def touch_many(self, profiles: list[Profile]) -> None:
+        """touch() for many profiles at once, in one pass over the ring: they keep their order
+        and go just behind the cursor."""
+        moving = {id(p) for p in profiles}
+        with self._lock:
+            present = [p for p in self._ring if id(p) in moving]
+            if not present:
+                return
+            index = self._index - sum(1 for p in self._ring[:self._index] if id(p) in moving)
+            rest = [p for p in self._ring if id(p) not in moving]
+            self._ring = rest[:index] + present + rest[index:]
+            self._index = (index + len(present)) % len(self._ring)
+
     def due(self, period: float) -> list[Profile]:
         """Profiles whose slot has come; each at most once per call."""
         now, picked = clock.seconds(), []

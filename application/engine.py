@@ -16,7 +16,7 @@ from uuid import UUID
 from profilestore.domain.errors import StoreClosedError
 from profilestore.domain.values import Server
 
-from . import clock
+from . import clock, group_commit
 from .autosave import AutoSaveRing
 from .claiming import Claimer
 from .event_log import DatabaseFailure, EventLog
@@ -125,8 +125,7 @@ class Engine:
             if not self.is_closing:
                 self._deliver_inbox()
                 self._follower.poll_if_due()
-                for profile in self._autosave.due(self.settings.auto_save_period):
-                    self._saver.save(profile, auto=True)
+                group_commit.auto_save(self, self._autosave.due(self.settings.auto_save_period))
             self._saver.retry_due()
             for event_log in (self._live, self._mock):
                 if event_log is not None:
@@ -169,12 +168,15 @@ class Engine:
     def _deliver_inbox(self) -> None:
         with self._registry:
             profiles, self._inbox = self._inbox, []
+        delivered = []
         for profile in profiles:
             try:
-                self._saver.react(profile)
+                if self._saver.react(profile):
+                    delivered.append(profile)
             except DatabaseFailure as error:
                 self._health.report(str(error), profile.profile_store.name, profile.key)
                 self._inbox_add(profile)
+        group_commit.auto_save(self, delivered)  # the handlers' effect, with the processed ids
 
     def _held(self, originator_id: UUID) -> Profile | None:
         """The live profile this engine holds with that aggregate id, if any."""

@@ -12,7 +12,7 @@ import orjson
 
 from profilestore.domain.errors import DataError, ProfileStoreError, SessionLostError
 from profilestore.domain.profile import ProfileAggregate, describe
-from profilestore.domain.validation import check_metadata, encode_json
+from profilestore.domain.validation import check_metadata, encode_and_copy
 
 from . import clock
 from .event_log import CorruptStream, DatabaseFailure
@@ -60,9 +60,9 @@ class Saver:
         """Check and copy data, metadata and user ids under the profile's lock."""
         settings = self._engine.settings
         with profile.lock:
-            data = encode_json(profile._data, "data", settings.max_data_bytes)
+            _, data = encode_and_copy(profile._data, "data", settings.max_data_bytes)
             metadata = check_metadata(profile._metadata, settings.max_metadata_chars)
-            return Snapshot(orjson.loads(data), orjson.loads(metadata), list(profile._user_ids),
+            return Snapshot(data, orjson.loads(metadata), list(profile._user_ids),
                             list(profile._processed))
 
     def write(self, profile: Profile, command: Callable[[ProfileAggregate], None]) -> None:
@@ -88,7 +88,7 @@ class Saver:
         profile._stale = False
         self._engine._health.answered()
 
-    def _owned_save(self, profile: Profile, snap: Snapshot | None) -> Callable[[ProfileAggregate], None]:
+    def owned_save(self, profile: Profile, snap: Snapshot | None) -> Callable[[ProfileAggregate], None]:
         session, epoch, now = profile.session or {}, profile.session_load_count, clock.now()
 
         def command(replica: ProfileAggregate) -> None:
@@ -114,26 +114,41 @@ class Saver:
                 log.warning("save() of %r ignored: the session is not active", profile)
                 return False
             profile.on_save.fire()
-            try:
-                snap: Snapshot | None = self.snapshot(profile)
-            except DataError as error:
-                engine._health.report(str(error), store.name, profile.key)
-                if not auto:
-                    raise
-                snap = None
-            try:
-                self.write(profile, self._owned_save(profile, snap))
-            except SessionLostError as error:
-                self.lose(profile, str(error))
-                return False
-            except DatabaseFailure as error:
-                engine._health.report(str(error), store.name, profile.key)
-                return False
-            profile._committed(profile._replica, None if snap is None else snap.data,
-                               [] if snap is None else snap.processed)
-            engine._autosave.touch(profile)
-            profile.on_after_save.fire(profile.last_saved_data)
-            return True
+            return self.store(profile, self.checked_snapshot(profile, auto=auto))
+
+    def checked_snapshot(self, profile: Profile, *, auto: bool) -> Snapshot | None:
+        """The snapshot a save stores; for an auto-save of data that cannot be saved, None (a
+        heartbeat) and the error reported; for a manual save, the DataError raised."""
+        try:
+            return self.snapshot(profile)
+        except DataError as error:
+            self._engine._health.report(str(error), profile.profile_store.name, profile.key)
+            if not auto:
+                raise
+            return None
+
+    def store(self, profile: Profile, snap: Snapshot | None) -> bool:
+        """Write the save decided from `snap` (the caller holds the profile's and key's locks);
+        False if the session was lost or the database failed (reported)."""
+        try:
+            self.write(profile, self.owned_save(profile, snap))
+        except SessionLostError as error:
+            self.lose(profile, str(error))
+            return False
+        except DatabaseFailure as error:
+            self._engine._health.report(str(error), profile.profile_store.name, profile.key)
+            return False
+        self.stored(profile, snap)
+        return True
+
+    def stored(self, profile: Profile, snap: Snapshot | None, *, touch: bool = True) -> None:
+        """What follows a committed save: bookkeeping, the auto-save timer (unless the caller
+        restarts it), on_after_save."""
+        profile._committed(profile._replica, None if snap is None else snap.data,
+                           [] if snap is None else snap.processed)
+        if touch:
+            self._engine._autosave.touch(profile)
+        profile.on_after_save.fire(profile.last_saved_data)
 
     # ---- end -------------------------------------------------------------------------------
 
@@ -266,15 +281,16 @@ class Saver:
 
     # ---- other servers wrote -------------------------------------------------------------
 
-    def react(self, profile: Profile) -> None:
+    def react(self, profile: Profile) -> bool:
         """Re-read a held profile another server wrote to, and let the domain say what follows:
         a request from another server ends the session with a final save ("External"); a session
-        that is no longer ours (taken, overwritten, removed) ends here without one."""
+        that is no longer ours (taken, overwritten, removed) ends here without one. True when new
+        messages were delivered: their handlers' effect waits for the caller's auto-save."""
         store, engine = profile.profile_store, self._engine
         session, epoch = profile.session or {}, profile.session_load_count
         with engine._key_lock(store._token(profile.key)):
             if not profile.is_active():
-                return
+                return False
             try:
                 fresh = engine._log(store._is_mock).load(profile._replica.id, store.name, profile.key)
             except CorruptStream as corrupt:
@@ -287,8 +303,9 @@ class Saver:
         elif requested:
             log.info("%r requested by %s: handing over", profile, describe(fresh.requested_by))
             self.end(profile, "External")
-        elif profile._deliver_new() and profile.is_active():
-            self.save(profile, auto=True)  # store the handlers' effect with the processed ids
+        else:
+            return profile._deliver_new() and profile.is_active()
+        return False
 
     # ---- final-save retries ----------------------------------------------------------------
 
