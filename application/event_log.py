@@ -99,10 +99,35 @@ def _project(initial: Any, events: Any) -> Any:
     return ProfileAggregate.replay(events, initial)
 
 
+class ProfileProcessingEvent(ProcessingEvent[UUID]):
+    """The library's ProcessingEvent, telling our aggregates apart by class first: its runtime
+    Protocol checks cost more than the rest of collecting a save's events."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        others = []
+        for obj in objs:
+            if type(obj) is ProfileAggregate:
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            else:
+                others.append(obj)
+        super().collect_events(*others, **kwargs)
+
+
 class ProfileEvents(Application[UUID]):
     """One engine's event store; each save also writes the time index and read-model rows."""
 
     name = "profilestore"
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """The library's save, with the processing event above."""
+        processing_event = ProfileProcessingEvent()
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library's deprecated hook, still called
+        return recordings
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> Any:
         processing_event.saved_kwargs["timestamps"] = [
@@ -110,9 +135,11 @@ class ProfileEvents(Application[UUID]):
              type(e).__name__)
             for e in processing_event.events
         ]
+        events_of: dict[UUID, list[Any]] = {}
+        for event in processing_event.events:
+            events_of.setdefault(event.originator_id, []).append(event)
         processing_event.saved_kwargs["profile_rows"] = [
-            profile_row(cast(ProfileAggregate, a), changes_user_ids(
-                [e for e in processing_event.events if e.originator_id == a.id]))
+            profile_row(cast(ProfileAggregate, a), changes_user_ids(events_of.get(a.id, [])))
             for a in processing_event.aggregates.values()
         ]
         return super()._record(processing_event)
