@@ -8,6 +8,7 @@ and only a list that really changed is handed to jsonpatch.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import jsonpatch
@@ -50,3 +51,43 @@ def make_patch(old: Any, new: Any, path: str = "") -> list[Op]:
         return [{**op, "path": path + op["path"], **({"from": path + op["from"]} if "from" in op else {})}
                 for op in jsonpatch.make_patch(old, new).patch]
     return [{"op": "replace", "path": path, "value": new}]
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _untoken(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def apply_patch(document: Any, patch: list[Op]) -> Any:
+    """`patch` applied to `document` in place, as `jsonpatch.apply_patch(..., in_place=True)`
+    would, values copied in. The operations `make_patch` writes on dict members are done here
+    directly (jsonpatch parses a pointer and builds operation objects for each, a third of a
+    save's time); anything else (list indices, move, copy, test, a missing member) goes to
+    jsonpatch, which also raises its own errors for a patch that does not apply."""
+    for op in patch:
+        kind, path = op.get("op"), op.get("path")
+        parent, key = _dict_member(document, path) if kind in ("add", "remove", "replace") else (None, "")
+        if parent is None or (kind != "add" and key not in parent):
+            document = jsonpatch.apply_patch(document, [copy.deepcopy(op)], in_place=True)
+        elif kind == "remove":
+            del parent[key]
+        else:
+            value = op["value"]
+            parent[key] = value if type(value) in _SCALARS else copy.deepcopy(value)
+    return document
+
+
+def _dict_member(document: Any, path: Any) -> tuple[dict[str, Any] | None, str]:
+    """The dict holding the member `path` points at, and its key; None unless every step is a
+    dict member."""
+    if type(path) is not str or not path.startswith("/"):
+        return None, ""
+    *steps, last = path[1:].split("/")
+    parent = document
+    for step in steps:
+        if type(parent) is not dict:
+            return None, ""
+        parent = parent.get(_untoken(step))
+    return (parent, _untoken(last)) if type(parent) is dict else (None, "")

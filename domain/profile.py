@@ -9,13 +9,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-import jsonpatch
 import orjson
 from eventsourcing.domain import Aggregate
 from eventsourcing.domain import Snapshot as LibrarySnapshot
 from eventsourcing.utils import get_topic
 
-from .diff import make_patch
+from .diff import apply_patch, make_patch
 from .errors import ProfileStoreError, SessionLostError
 from .timeutil import from_us, to_us
 
@@ -108,7 +107,7 @@ class ProfileAggregate(Aggregate):
 
         def apply(self, profile: ProfileAggregate) -> None:
             if self.patch:
-                profile.data = jsonpatch.apply_patch(profile.data, copy.deepcopy(self.patch), in_place=True)
+                profile.data = apply_patch(profile.data, self.patch)
             if self.metadata is not None:
                 profile.metadata = copy.deepcopy(self.metadata)
             if self.user_ids is not None:

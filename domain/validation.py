@@ -51,17 +51,47 @@ def json_problem(value: Any, path: str) -> str | None:
     return None
 
 
+def _is_plain(value: Any) -> bool:
+    """json_problem(value) is None, found without building any path (the common case)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not _INT_MIN <= item <= _INT_MAX:
+                return False
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind is dict:
+            if not all(type(key) is str for key in item):
+                return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        else:
+            return False
+    return True
+
+
 def encode_json(value: Any, path: str, max_bytes: int) -> bytes:
     """Compact UTF-8 JSON of a checked dict, within max_bytes; raises DataError naming the problem."""
     if type(value) is not dict:
         raise DataError(f"{path}: {type(value).__name__}, not dict")
-    problem = json_problem(value, path)
-    if problem:
-        raise DataError(problem)
+    if not _is_plain(value):
+        raise DataError(json_problem(value, path) or f"{path}: not JSON-compatible")
     encoded = orjson.dumps(value)
     if len(encoded) > max_bytes:
         raise DataError(f"{path}: {len(encoded)} bytes, over the limit of {max_bytes}")
     return encoded
+
+
+def encode_and_copy(value: Any, path: str, max_bytes: int) -> tuple[bytes, Any]:
+    """`encode_json` and the value read back from it: a private copy equal to `value`."""
+    encoded = encode_json(value, path, max_bytes)
+    return encoded, orjson.loads(encoded)
 
 
 def check_metadata(value: Any, max_chars: int) -> bytes:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import math
+from datetime import UTC, datetime
+from uuid import UUID
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from profilestore.domain.errors import DataError, InvalidKeyError, ProfileStoreError
 from profilestore.domain.validation import (
+    _is_plain,
     check_key,
     check_metadata,
     check_template,
@@ -73,6 +80,23 @@ def test_json_compatible_data_is_encoded_as_compact_json_that_reads_back_equal()
     assert json_problem(data, "data") is None
 
 
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Rank(enum.IntEnum):
+    TOP = 1
+
+
+class Name(str):
+    pass
+
+
+@dataclasses.dataclass
+class Box:
+    size: int
+
 @pytest.mark.parametrize(
     ("data", "path"),
     [
@@ -81,6 +105,14 @@ def test_json_compatible_data_is_encoded_as_compact_json_that_reads_back_equal()
         ({"blob": b"\x00"}, "data['blob']: bytes"),
         ({"a": [{"b": [frozenset()]}]}, "data['a'][0]['b'][0]: frozenset"),
         ({"when": object()}, "data['when']: object"),
+        # orjson would write these as JSON that reads back as something else
+        ({"at": datetime(2026, 1, 1, tzinfo=UTC)}, "data['at']: datetime"),
+        ({"id": UUID(int=1)}, "data['id']: UUID"),
+        ({"colour": Colour.RED}, "data['colour']: Colour"),
+        ({"rank": Rank.TOP}, "data['rank']: Rank"),
+        ({"name": Name("x")}, "data['name']: Name"),
+        ({"box": Box(1)}, "data['box']: Box"),
+        ({"n": [math.nan]}, "data['n'][0]: non-finite float nan"),
     ],
 )
 def test_a_value_json_would_not_give_back_is_refused_naming_its_path(data: dict, path: str) -> None:
@@ -190,3 +222,14 @@ def test_a_template_is_copied_so_later_changes_to_the_original_do_not_reach_it()
     original["stats"]["hp"] = 0
 
     assert copied == {"bag": ["sword"], "stats": {"hp": 10}}
+
+
+_leaves = st.none() | st.booleans() | st.integers(-(2**65), 2**65) | st.floats() | st.text(max_size=3) \
+    | st.tuples(st.integers()) | st.binary(max_size=2) | st.sampled_from([Rank.TOP, Name("n")])
+_values = st.recursive(_leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.text(max_size=2) | st.integers(0, 3), inner, max_size=3), max_leaves=12)
+
+
+@given(st.dictionaries(st.text(max_size=2), _values, max_size=4))
+def test_the_quick_check_and_the_path_naming_walk_agree_on_what_is_refused(data: dict) -> None:
+    assert _is_plain(data) == (json_problem(data, "data") is None)
