@@ -20,11 +20,12 @@ from eventsourcing.utils import get_topic
 
 from profilestore.domain.profile import ProfileAggregate
 
-from . import clock
+from . import clock, group_commit
 from .event_log import DatabaseFailure
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .profile import Profile
 
 log = logging.getLogger("profilestore")
 PAGE = 500
@@ -86,25 +87,32 @@ class Follower:
                     self._unwatch = self._engine._live.recorder.watch(self.wake)
                 return
             recheck, self._recheck = self._recheck, set()
-            for originator_id in recheck:
-                self._react(originator_id)
+            delivered = [p for p in map(self._react, recheck) if p is not None]
             while True:
                 page = recorder.select_notifications(self._last_id, PAGE, topics=REACT_TO,
                                                      inclusive_of_start=False)
-                for notification in page:
-                    self._last_id = notification.id
-                    self._react(UUID(str(notification.originator_id)))
+                if page:
+                    self._last_id = page[-1].id
+                # one re-read per profile covers all its notifications in the page
+                for originator_id in dict.fromkeys(UUID(str(n.originator_id)) for n in page):
+                    profile = self._react(originator_id)
+                    if profile is not None:
+                        delivered.append(profile)
                 if len(page) < PAGE:
-                    return
+                    break
         except PersistenceError as error:
             raise DatabaseFailure(f"read failed: {error}") from None
+        # the handlers' effect with the processed ids: one transaction for every profile
+        group_commit.auto_save(self._engine, list(dict.fromkeys(delivered)))
 
-    def _react(self, originator_id: UUID) -> None:
+    def _react(self, originator_id: UUID) -> Profile | None:
+        """React to news of a held profile; the profile when new messages were delivered."""
         profile = self._engine._held(originator_id)
         if profile is None or not profile.is_active():
-            return
+            return None
         try:
-            self._engine._saver.react(profile)
+            return profile if self._engine._saver.react(profile) else None
         except DatabaseFailure as error:
             self._engine._health.report(str(error), profile.profile_store.name, profile.key)
             self._recheck.add(originator_id)  # look again at the next poll
+            return None
