@@ -49,6 +49,7 @@ _SIDE_TABLES = (
     " PRIMARY KEY (store, key))",
     "CREATE TABLE IF NOT EXISTS profile_user_ids (user_id bigint NOT NULL, store text NOT NULL,"
     " key text NOT NULL, PRIMARY KEY (user_id, store, key))",
+    "CREATE INDEX IF NOT EXISTS profile_user_ids_by_profile ON profile_user_ids (store, key)",
 )
 
 
