@@ -16,10 +16,15 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from common import Result
+from common import Result, database, postgres_base_url
+from processes import hand_over, messages
 from reads import point_in_time_read, session_start
-from saves import per_profile_saves
+from saves import group_commit, per_profile_saves
+from scale import scale as scale_scenario
 from storage import storage_per_save
+
+SCALE_FULL = (100_000, 1_000_000, 200)  # profiles, events, samples
+SCALE_QUICK = (10_000, 100_000, 50)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,12 +33,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
     args = parser.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
+    postgres = postgres_base_url()
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="profilestore-bench-") as folder:
-        results += per_profile_saves(Path(folder), int(1000 * scale))
-        results += storage_per_save(Path(folder), int(200 * scale))
-        results += session_start(Path(folder), 1000, int(500 * scale))
-        results += point_in_time_read(Path(folder), int(100_000 * scale), int(500 * scale))
+    with tempfile.TemporaryDirectory(prefix="profilestore-bench-") as name:
+        folder = Path(name)
+        results += per_profile_saves(folder, int(1000 * scale))
+        results += group_commit(folder, int(1000 * scale))
+        results += session_start(folder, 1000, int(500 * scale))
+        results += hand_over(f"sqlite:///{folder / 'hand-over.db'}", int(200 * scale))
+        results += point_in_time_read(folder, int(100_000 * scale), int(500 * scale))
+        results += storage_per_save(folder, int(200 * scale))
+        results += scale_scenario(folder, *SCALE_QUICK if args.quick else SCALE_FULL)
+        results += messages(f"sqlite:///{folder / 'messages.db'}", per_sender=int(200 * scale))
+        if postgres is None:
+            print("PostgreSQL columns skipped: set PROFILESTORE_BENCH_POSTGRES_URL (or"
+                  " PROFILESTORE_TEST_POSTGRES_URL) to a reachable server")
+        else:  # scenario 9: the scenarios that apply, on PostgreSQL against raw psycopg
+            results += per_profile_saves(folder, int(1000 * scale), "postgresql")
+            results += group_commit(folder, int(1000 * scale), "postgresql")
+            with database("postgresql", folder, "handover") as (url, _):
+                results += hand_over(url, int(200 * scale))
+            with database("postgresql", folder, "messages") as (url, _):
+                results += messages(url, per_sender=int(200 * scale))
     if args.quick:  # small sizes: a smoke test of the code, not a measurement of the targets
         for result in results:
             result.target += " (quick run: not judged)"
