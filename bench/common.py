@@ -73,6 +73,7 @@ class RawDatabase:
     def __init__(self, connection: Any, backend: str) -> None:
         self.connection, self.backend = connection, backend
         self.blob = "BLOB" if backend == "sqlite" else "BYTEA"
+        self.serial = "INTEGER PRIMARY KEY" if backend == "sqlite" else "BIGSERIAL PRIMARY KEY"
 
     def _sql(self, sql: str) -> str:
         return sql if self.backend == "sqlite" else sql.replace("?", "%s")

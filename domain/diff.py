@@ -84,6 +84,8 @@ def _dict_member(document: Any, path: Any) -> tuple[dict[str, Any] | None, str]:
     dict member."""
     if type(path) is not str or not path.startswith("/"):
         return None, ""
+    if "/" not in path[1:] and "~" not in path:  # a top-level member: most saves' patches
+        return (document, path[1:]) if type(document) is dict else (None, "")
     *steps, last = path[1:].split("/")
     parent = document
     for step in steps:

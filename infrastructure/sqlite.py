@@ -8,6 +8,7 @@ save overwrites (read-model rows) or an erasure redacts are zeroed, not left in 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -53,6 +54,11 @@ def create_read_models(db: sqlite_utils.Database) -> None:
                " ON profile_user_ids (store, key)")
 
 
+@functools.lru_cache(maxsize=4096)
+def _uuid(text: str) -> UUID:
+    return UUID(text)
+
+
 def _identity(db_name: str) -> tuple[int, int] | None:
     """(device, inode) of a database file; None for an in-memory database."""
     if db_name.startswith("file:") or db_name == ":memory:":
@@ -83,6 +89,11 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
         super()._create_table(c)
         create_side_tables(_database(c))
         self._check_file()
+
+    def convert_originator_id(self, originator_id: str) -> UUID | str:
+        """The library's, with the UUIDs cached: a replay reads up to snapshot_interval rows of one
+        id, and parsing each row's id was a fifth of decoding it."""
+        return _uuid(originator_id) if self.datastore.originator_id_type == "uuid" else originator_id
 
     def _check_file(self) -> None:
         """Refuse to write when the path no longer names the file this recorder opened: its
