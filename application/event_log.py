@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -183,14 +184,26 @@ class EventLog:
         except AggregateNotFoundError:
             return ProfileAggregate.blank(originator_id, store, key)
         except PersistenceError as error:
+            self.forget(originator_id)
             raise DatabaseFailure(f"read failed: {error}") from None
         except Exception as error:
+            self.forget(originator_id)  # a replay that failed half-way is never reused
             profile = self._load_after_reset(originator_id, version, error)
+        if profile.removed:
+            self.forget(originator_id)  # an erased profile: its old life is not kept in memory
         if not isinstance(profile.data, dict):
+            self.forget(originator_id)
             raise self._corrupt(originator_id, f"replay gave {type(profile.data).__name__}, not dict")
         profile.store_name, profile.key = store, key
         assert isinstance(profile, ProfileAggregate)
         return profile
+
+    def forget(self, originator_id: UUID) -> None:
+        """Drop the profile from the library's aggregate cache (the next read replays it)."""
+        cache = self.app.repository.cache
+        if cache is not None:
+            with contextlib.suppress(KeyError):
+                cache.get(originator_id, evict=True)
 
     def _load_after_reset(self, originator_id: UUID, version: int | None, error: Exception
                           ) -> ProfileAggregate:
@@ -288,6 +301,7 @@ class EventLog:
             session=None)
         redacted_state = self.app.mapper.to_stored_event(redacted).state
         row = (profile.id.hex, tombstone.originator_version, to_us(tombstone.timestamp), "Removed")
+        self.forget(profile.id)
         try:
             self.recorder.erase(profile.id, stored, REDACTED_TOPIC, redacted_state, row,
                                 profile.store_name, profile.key)

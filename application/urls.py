@@ -14,6 +14,10 @@ _COMMON = {
     "MAPPER_TOPIC": "profilestore.infrastructure.mapper:JsonMapper",
     "SQLITE_LOCK_TIMEOUT": "5",
     "IS_SNAPSHOTTING_ENABLED": "y",  # a snapshot store; snapshots are taken by the engine
+    # The library's aggregate cache, fast-forwarded from the store on every read: a profile read
+    # again replays only the events since (see EventLog.load for what is never cached).
+    "AGGREGATE_CACHE_MAXSIZE": "1000",
+    "AGGREGATE_CACHE_FASTFORWARD": "y",
 }
 
 
@@ -34,30 +38,46 @@ def persistence_env(url: str) -> dict[str, str]:
             name = f"file:profilestore-{uuid4().hex}?mode=memory&cache=shared"
         else:
             name = os.path.abspath(path)
-        return {"PERSISTENCE_MODULE": "profilestore.infrastructure.sqlite", "SQLITE_DBNAME": name,
-                **_COMMON, **_sqlite_options(url, query)}
+        return _cache_off({"PERSISTENCE_MODULE": "profilestore.infrastructure.sqlite",
+                           "SQLITE_DBNAME": name, **_COMMON, **_sqlite_options(url, query)})
     if url.startswith(_POSTGRES):
         if importlib.util.find_spec("psycopg") is None:
             raise ModuleNotFoundError("PostgreSQL URLs need the postgres extra:"
                                       " pip install 'profilestore[postgres]'", name="psycopg")
-        return {"PERSISTENCE_MODULE": "profilestore.infrastructure.postgres", **_COMMON,
-                **_postgres_env(url)}
+        return _cache_off({"PERSISTENCE_MODULE": "profilestore.infrastructure.postgres", **_COMMON,
+                           **_postgres_env(url)})
     raise ValueError(f"unsupported database URL {redact(url)!r}: use sqlite:///path.db,"
                      " sqlite:///:memory: or postgresql://user:password@host:port/dbname")
 
 
+def _cache_off(env: dict[str, str]) -> dict[str, str]:
+    """`cache=0` turns the aggregate cache off (to the library, a size of 0 means unbounded)."""
+    if env.get("AGGREGATE_CACHE_MAXSIZE") == "0":
+        del env["AGGREGATE_CACHE_MAXSIZE"]
+    return env
+
+
 def _sqlite_options(url: str, query: str) -> dict[str, str]:
-    """`?timeout=SECONDS`: how long a write waits for another connection's lock (default 5)."""
+    """`?timeout=SECONDS`: how long a write waits for another connection's lock (default 5);
+    `?cache=N`: profiles whose replayed state is kept in memory (default 1000, 0: none)."""
     options = parse_qs(query, keep_blank_values=True)
-    unknown = set(options) - {"timeout"}
+    unknown = set(options) - {"timeout", "cache"}
     if unknown:
         raise ValueError(f"unknown option {sorted(unknown)[0]!r} in database URL {url!r}")
-    if "timeout" not in options:
-        return {}
-    value = options["timeout"][-1]
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"timeout in database URL {url!r} must be whole seconds >= 1, got {value!r}")
-    return {"SQLITE_LOCK_TIMEOUT": value}
+    env = {}
+    if "timeout" in options:
+        value = options["timeout"][-1]
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"timeout in database URL {url!r} must be whole seconds >= 1,"
+                             f" got {value!r}")
+        env["SQLITE_LOCK_TIMEOUT"] = value
+    if "cache" in options:
+        value = options["cache"][-1]
+        if not value.isdigit():
+            raise ValueError(f"cache in database URL {url!r} must be a whole number of profiles,"
+                             f" got {value!r}")
+        env["AGGREGATE_CACHE_MAXSIZE"] = value
+    return env
 
 
 _POSTGRES = ("postgresql://", "postgres://")
@@ -74,6 +94,7 @@ _PG_OPTIONS = {
     "conn_max_age": ("POSTGRES_CONN_MAX_AGE", "whole seconds"),
     "schema": ("POSTGRES_SCHEMA", "a schema name"),
     "create_tables": ("CREATE_TABLE", "yes or no"),
+    "cache": ("AGGREGATE_CACHE_MAXSIZE", "a whole number"),
 }
 _PG_DEFAULTS = {"POSTGRES_SCHEMA": "public", "POSTGRES_CONNECT_TIMEOUT": "5",
                 "POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "6",
