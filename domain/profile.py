@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.domain import Snapshot as LibrarySnapshot
 from eventsourcing.utils import get_topic
 
+from .copying import deepcopy_sharing_immutables
 from .diff import apply_patch, make_patch
 from .errors import ProfileStoreError, SessionLostError
 from .timeutil import from_us, to_us
@@ -41,6 +42,8 @@ def describe(session: Session | None) -> str:
 
 class ProfileAggregate(Aggregate):
     """A profile's saved data, its session owner and epoch, and the rules for changing them."""
+
+    __deepcopy__ = deepcopy_sharing_immutables  # the aggregate cache copies on every read
 
     class ProfileCreated(Aggregate.Event):
         """The key came to life with the store template."""

@@ -240,3 +240,20 @@ def test_profile_ids_are_stable_and_never_collide_across_the_store_and_key_bound
     assert profile_id('a", "b', "c") != profile_id("a", 'b", "c')
     assert profile_id("store", "key") == profile_id("store", "key")
     assert profile_id("store", "key") != profile_id("key", "store")
+
+
+def test_a_deep_copy_shares_nothing_that_can_change(owned: ProfileAggregate) -> None:
+    owned.save(OWNER, 1, T0, {"coins": 1, "bag": [{"sword": 1}]}, {"m": [1]}, [7])
+    owned.queue_message({"gift": [1]}, 10, T0)
+    copied = copy.deepcopy(owned)
+    copied.data["bag"][0]["sword"] = 2
+    copied.metadata["m"].append(2)
+    copied.user_ids.append(8)
+    copied.messages[1]["gift"].append(2)
+    assert copied.session is not None
+    copied.session["job_id"] = "elsewhere"
+    assert owned.data == {"coins": 1, "bag": [{"sword": 1}]} and owned.metadata == {"m": [1]}
+    assert owned.user_ids == [7] and owned.messages[1] == {"gift": [1]}
+    assert owned.session == OWNER
+    assert (copied.version, copied.saved_at, copied.id) == (owned.version, owned.saved_at, owned.id)
+    assert len(copied.collect_events()) == len(owned.collect_events()) == 2, "pending events too"
