@@ -130,6 +130,7 @@ class Engine:
             for event_log in (self._live, self._mock):
                 if event_log is not None:
                     event_log.take_due_snapshots()
+                    event_log.tidy()
         finally:
             self._pending_lock.release()
 

@@ -64,6 +64,8 @@ class ProfileRecorderPort(Protocol):
 
     def watch(self, on_change: Callable[[], None]) -> Callable[[], None] | None: ...
 
+    def tidy(self) -> None: ...
+
 
 ProfileRow = tuple[str, str, dict[str, Any] | None]
 REDACTED_TOPIC = get_topic(ProfileAggregate.Redacted)
@@ -291,6 +293,15 @@ class EventLog:
                 log.warning("snapshot of %s at version %s failed: %s", originator_id, version, error)
                 continue
             self._due_snapshots.discard((originator_id, version))
+
+    def tidy(self) -> None:
+        """The store's upkeep off the writers' path (SQLite: a WAL checkpoint now and then);
+        a failure is logged and tried again next time."""
+        if self._app is not None:
+            try:
+                self.recorder.tidy()
+            except PersistenceError as error:
+                log.warning("database upkeep failed: %s", error)
 
     def erase(self, profile: ProfileAggregate) -> None:
         """Store the pending tombstone and redact every earlier event of the profile."""

@@ -196,6 +196,9 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
 
     # ---- hearing of new events -----------------------------------------------------------------
 
+    def tidy(self) -> None:
+        """Nothing to do: PostgreSQL checkpoints by itself, off every writer's path."""
+
     def watch(self, on_change: Callable[[], None]) -> Callable[[], None]:
         """Call `on_change` whenever any engine appends events (LISTEN on the library's channel),
         and once after every (re)connection, in case something was missed meanwhile. Returns a
