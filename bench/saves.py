@@ -7,11 +7,38 @@ import json
 import time
 from pathlib import Path
 
-from common import QUIET, Result, blob, database, engine_settings, rate
+from common import QUIET, RawDatabase, Result, blob, database, engine_settings, rate
 
 from profilestore import Engine, ProfileStore
 
 DATA_BYTES = 2000
+
+
+# A save of ours writes three rows: the event (a patch), its time-index row and the read-model row
+# with the whole data. Written by hand, they are the floor for this design.
+PATCH = json.dumps([{"op": "replace", "path": "/coins", "value": 2}]).encode()
+UPSERT = ("INSERT INTO profiles VALUES ('Bench', ?, ?, ?) ON CONFLICT (store, key)"
+          " DO UPDATE SET version=excluded.version, data=excluded.data")
+
+
+def create_save_tables(raw: RawDatabase) -> None:
+    raw.run(f"CREATE TABLE stored (id {raw.serial}, originator TEXT, version INTEGER,"
+            f" state {raw.blob})")
+    raw.run("CREATE UNIQUE INDEX stored_by_version ON stored (originator, version)")
+    raw.run("CREATE TABLE times (originator TEXT, version INTEGER, us INTEGER, kind TEXT,"
+            " PRIMARY KEY (originator, version))")
+    raw.run("CREATE INDEX times_by_time ON times (originator, us, version)")
+    raw.run("CREATE TABLE profiles (store TEXT, key TEXT, version INTEGER, data TEXT,"
+            " PRIMARY KEY (store, key))")
+
+
+def write_save_rows(raw: RawDatabase, saves: list[tuple[str, int, bytes]]) -> None:
+    """The three rows of each (key, version, data) save, in the caller's transaction."""
+    raw.run_many("INSERT INTO stored (originator, version, state) VALUES (?, ?, ?)",
+                 [(key, version, PATCH) for key, version, _ in saves])
+    raw.run_many("INSERT INTO times VALUES (?, ?, ?, ?)",
+                 [(key, version, version, "Saved") for key, version, _ in saves])
+    raw.run_many(UPSERT, [(key, version, data.decode()) for key, version, data in saves])
 
 
 def _label(name: str, backend: str) -> str:
@@ -64,27 +91,12 @@ def per_profile_saves(folder: Path, profiles: int, backend: str = "sqlite") -> l
                 raw.run("UPDATE players SET data=? WHERE id=?", (payload, f"p{i}"))
                 raw.commit()
 
-        # The rows a save of ours writes, by hand: the event (a patch), its time-index row and
-        # the read-model row with the whole data. The floor for this design.
-        raw.run(f"CREATE TABLE stored (id {raw.serial}, originator TEXT, version INTEGER,"
-                f" state {raw.blob})")
-        raw.run("CREATE UNIQUE INDEX stored_by_version ON stored (originator, version)")
-        raw.run("CREATE TABLE times (originator TEXT, version INTEGER, us INTEGER, kind TEXT,"
-                " PRIMARY KEY (originator, version))")
-        raw.run("CREATE INDEX times_by_time ON times (originator, us, version)")
-        raw.run("CREATE TABLE profiles (store TEXT, key TEXT, version INTEGER, data TEXT,"
-                " PRIMARY KEY (store, key))")
-        patch = json.dumps([{"op": "replace", "path": "/coins", "value": 2}]).encode()
+        create_save_tables(raw)
 
         def three_rows(version: int) -> None:
             for i, payload in enumerate(changed):
                 raw.begin()
-                raw.run("INSERT INTO stored (originator, version, state) VALUES (?, ?, ?)",
-                        (f"p{i}", version, patch))
-                raw.run("INSERT INTO times VALUES (?, ?, ?, ?)", (f"p{i}", version, version, "Saved"))
-                raw.run("INSERT INTO profiles VALUES ('Bench', ?, ?, ?) ON CONFLICT (store, key)"
-                        " DO UPDATE SET version=excluded.version, data=excluded.data",
-                        (f"p{i}", version, payload.decode()))
+                write_save_rows(raw, [(f"p{i}", version, payload)])
                 raw.commit()
 
         three_rows(1)  # the read-model rows exist, as the engine's do
@@ -143,7 +155,8 @@ def group_commit(folder: Path, profiles: int, backend: str = "sqlite", ticks: in
 
         raw.run(f"CREATE TABLE events (id TEXT, version INTEGER, data {raw.blob},"
                 " PRIMARY KEY (id, version))")
-        raw_rates = []
+        create_save_tables(raw)
+        raw_rates, floor_rates = [], []
         for tick in range(ticks):
             rows = [(f"g{i}", tick, json.dumps(blob(i + tick, DATA_BYTES)).encode())
                     for i in range(profiles)]
@@ -153,9 +166,16 @@ def group_commit(folder: Path, profiles: int, backend: str = "sqlite", ticks: in
                 raw.run_many("INSERT INTO events VALUES (?, ?, ?)", rows)
                 raw.commit()
 
+            def three_rows_many(rows: list[tuple[str, int, bytes]] = rows) -> None:
+                raw.begin()
+                write_save_rows(raw, rows)
+                raw.commit()
+
             raw_rates.append(rate(profiles, executemany))
-    engine_rate, raw_rate = max(engine_rates), max(raw_rates)
-    ratio = engine_rate / raw_rate
-    return [Result(_label("group commit: one auto-save tick", backend), engine_rate, "saves/s",
-                   "raw executemany of the same rows in one transaction", raw_rate, ratio, ">= 0.5",
-                   ratio >= 0.5, settings)]
+            floor_rates.append(rate(profiles, three_rows_many))
+    engine_rate, raw_rate, floor_rate = max(engine_rates), max(raw_rates), max(floor_rates)
+    ratio, name = engine_rate / raw_rate, _label("group commit: one auto-save tick", backend)
+    return [Result(name, engine_rate, "saves/s", "raw executemany of the same rows in one transaction",
+                   raw_rate, ratio, ">= 0.5", ratio >= 0.5, settings),
+            Result(name, engine_rate, "saves/s", "raw executemany of a save's three rows in one"
+                   " transaction", floor_rate, engine_rate / floor_rate, "(reported)", True, settings)]
