@@ -287,6 +287,7 @@ def latencies(small: Path, big: Path, profiles: int, per_profile: int, samples: 
             created, profile = _timed(partial(store.start_session, fresh))
             assert profile is not None and profile.data == TEMPLATE
             profile.end_session()
+            engines[name].run_pending()  # what the engine thread does between game calls
             ms["start_session, new key"][name].append(created)
             ms["start_session"][name].append(started)
             ms["save"][name].append(saved)
