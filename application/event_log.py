@@ -312,7 +312,6 @@ class EventLog:
             session=None)
         redacted_state = self.app.mapper.to_stored_event(redacted).state
         row = (profile.id.hex, tombstone.originator_version, to_us(tombstone.timestamp), "Removed")
-        self.forget(profile.id)
         try:
             self.recorder.erase(profile.id, stored, REDACTED_TOPIC, redacted_state, row,
                                 profile.store_name, profile.key)
@@ -320,6 +319,8 @@ class EventLog:
             raise
         except PersistenceError as error:
             raise DatabaseFailure(f"erase failed: {error}") from None
+        finally:  # after the commit too: a read meanwhile may have cached the old life
+            self.forget(profile.id)
 
     def query(self, method: str, *args: Any) -> Any:
         """Call a read-only recorder method; failures become DatabaseFailure."""
