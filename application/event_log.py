@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.utils import get_topic
 
+from profilestore.domain.errors import SessionLostError
 from profilestore.domain.profile import ProfileAggregate
 from profilestore.domain.timeutil import from_us, to_ms, to_us
 
@@ -66,6 +67,13 @@ class ProfileRecorderPort(Protocol):
 
     def tidy(self) -> None: ...
 
+    def insert_decided(self, prepare: Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]
+                       ) -> None: ...
+
+
+# the newer stored events of the (stream, version) pairs given, for the streams that have any
+EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredEvent]]]
+
 
 ProfileRow = tuple[str, str, dict[str, Any] | None]
 REDACTED_TOPIC = get_topic(ProfileAggregate.Redacted)
@@ -94,6 +102,19 @@ def profile_row(profile: ProfileAggregate, user_ids_changed: bool = True) -> Pro
         "user_ids": orjson.dumps(profile.user_ids).decode(),
         "session": None if profile.session is None else orjson.dumps(profile.session).decode(),
         "user_id_list": list(profile.user_ids), "user_ids_changed": user_ids_changed,
+    }
+
+
+def side_rows(processing_event: ProcessingEvent[UUID]) -> dict[str, Any]:
+    """The time-index rows and read-model rows of a save's events, for the recorder."""
+    events_of: dict[UUID, list[Any]] = {}
+    for event in processing_event.events:
+        events_of.setdefault(event.originator_id, []).append(event)
+    return {
+        "timestamps": [(e.originator_id.hex, e.originator_version, to_us(cast(Any, e).timestamp),
+                        type(e).__name__) for e in processing_event.events],
+        "profile_rows": [profile_row(cast(ProfileAggregate, a), changes_user_ids(events_of.get(a.id, [])))
+                         for a in processing_event.aggregates.values()],
     }
 
 
@@ -133,18 +154,7 @@ class ProfileEvents(Application[UUID]):
         return recordings
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> Any:
-        processing_event.saved_kwargs["timestamps"] = [
-            (e.originator_id.hex, e.originator_version, to_us(cast(Any, e).timestamp),
-             type(e).__name__)
-            for e in processing_event.events
-        ]
-        events_of: dict[UUID, list[Any]] = {}
-        for event in processing_event.events:
-            events_of.setdefault(event.originator_id, []).append(event)
-        processing_event.saved_kwargs["profile_rows"] = [
-            profile_row(cast(ProfileAggregate, a), changes_user_ids(events_of.get(a.id, [])))
-            for a in processing_event.aggregates.values()
-        ]
+        processing_event.saved_kwargs.update(side_rows(processing_event))
         return super()._record(processing_event)
 
 
@@ -275,6 +285,45 @@ class EventLog:
             raise
         except PersistenceError as error:
             raise DatabaseFailure(f"write failed: {error}") from None
+        self._note_snapshots_due(before, profiles)
+
+    def append_decided(self, members: Sequence[tuple[ProfileAggregate, Callable[[ProfileAggregate], None]]]
+                       ) -> list[ProfileAggregate | SessionLostError]:
+        """Decide and store several aggregates in one transaction that takes the write lock
+        before reading: each replica is first brought up to date with what others appended
+        since (read in that transaction), then decided, so nothing can conflict however hot its
+        stream. A decision that raises SessionLostError leaves its member out; the list holds,
+        per member, its stored aggregate or that error."""
+        outcomes: list[ProfileAggregate | SessionLostError] = []
+        before: dict[UUID, int] = {}
+
+        def prepare(after: EventsAfter) -> tuple[Sequence[StoredEvent], dict[str, Any]]:
+            outcomes.clear()
+            decided = []
+            newer = after([(replica.id, replica.version) for replica, _ in members])
+            for replica, decide in members:
+                if replica.id in newer:
+                    ProfileAggregate.replay([self.decode(row) for row in newer[replica.id]], replica)
+                before[replica.id] = replica.version
+                try:
+                    decide(replica)
+                except SessionLostError as lost:
+                    outcomes.append(lost)
+                    continue
+                outcomes.append(replica)
+                decided.append(replica)
+            processing = ProfileProcessingEvent()
+            processing.collect_events(*decided)
+            return [self.app.mapper.to_stored_event(e) for e in processing.events], side_rows(processing)
+
+        try:
+            self.recorder.insert_decided(prepare)
+        except PersistenceError as error:
+            raise DatabaseFailure(f"write failed: {error}") from None
+        self._note_snapshots_due(before, [o for o in outcomes if isinstance(o, ProfileAggregate)])
+        return outcomes
+
+    def _note_snapshots_due(self, before: dict[UUID, int], profiles: Sequence[ProfileAggregate]) -> None:
         interval = self._snapshot_interval()
         for profile in profiles:
             for boundary in range(before[profile.id] // interval + 1, profile.version // interval + 1):

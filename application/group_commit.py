@@ -3,28 +3,30 @@
 Each profile behaves as its own auto-save would (on_save, the snapshot, a heartbeat for data that
 cannot be saved, on_after_save); only the commit is shared. What cannot join the group is saved
 one by one afterwards: a profile whose lock is held elsewhere (game code, a trade), one whose
-replica must be re-read first. When another writer beat the group to any of its streams, every
-member is decided again and stored on its own, as a conflicting single save would be.
+replica must be re-read first. The group's saves are decided under the store's write lock, on
+replicas brought up to date with what others appended meanwhile, so a group of busy profiles
+(messages arriving all the time) never loses its commit to a conflict; a member whose session
+turned out lost ends, and the others are stored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from typing import TYPE_CHECKING
 
 from profilestore.domain.errors import SessionLostError
 
-from .event_log import Conflict, DatabaseFailure
+from .event_log import DatabaseFailure
 
 if TYPE_CHECKING:
-    from profilestore.domain.profile import ProfileAggregate
-
     from .engine import Engine
     from .profile import Profile
     from .saving import Snapshot
 
-Member = tuple["Profile", "Snapshot | None", "ProfileAggregate"]
+Member = tuple["Profile", "Snapshot | None"]
+log = logging.getLogger("profilestore")
 
 
 def _try_enter(stack: contextlib.ExitStack, lock: threading.RLock) -> bool:
@@ -47,8 +49,8 @@ def auto_save(engine: Engine, profiles: list[Profile]) -> None:
 
 
 def _save_group(engine: Engine, profiles: list[Profile]) -> list[Profile]:
-    """Store the group's saves in one append, holding every member's locks until it is stored;
-    returns the profiles left to save one by one."""
+    """Store the group's saves in one transaction, holding every member's locks until it is
+    stored; returns the profiles left to save one by one."""
     alone: list[Profile] = []
     members: list[Member] = []
     with contextlib.ExitStack() as held, engine._in_flight():
@@ -59,46 +61,40 @@ def _save_group(engine: Engine, profiles: list[Profile]) -> list[Profile]:
                         or profile._stale:
                     alone.append(profile)
                     continue
-                member = _decide(engine, profile)
-                if member is not None:
-                    members.append(member)
-                    held.push(locks.pop_all())
+                if not profile.is_active():
+                    continue
+                profile.on_save.fire()
+                members.append((profile, engine._saver.checked_snapshot(profile, auto=True)))
+                held.push(locks.pop_all())
         if members:
             _store(engine, members)
     return alone
 
 
-def _decide(engine: Engine, profile: Profile) -> Member | None:
-    """Record the profile's Saved on its replica (None: the session ended or was lost)."""
-    saver = engine._saver
-    if not profile.is_active():
-        return None
-    profile.on_save.fire()
-    snap = saver.checked_snapshot(profile, auto=True)
-    replica = profile._replica
-    profile._stale = True  # until the group is stored
-    try:
-        saver.owned_save(profile, snap)(replica)
-    except SessionLostError as error:
-        saver.lose(profile, str(error))
-        return None
-    return profile, snap, replica
-
-
 def _store(engine: Engine, members: list[Member]) -> None:
+    """Decide every member's Saved under the write lock, on its replica brought up to date with
+    what others appended (messages, requests), and store them all in one transaction."""
     saver = engine._saver
+    for profile, _ in members:
+        profile._stale = True  # until stored: a failure below leaves the replica to be re-read
     try:
-        engine._log(members[0][0].profile_store._is_mock).append(*(m[2] for m in members))
-    except Conflict:
-        for profile, snap, _ in members:  # re-read (stale) and decide again, one by one
-            saver.store(profile, snap)
-        return
+        outcomes = engine._log(members[0][0].profile_store._is_mock).append_decided(
+            [(profile._replica, saver.owned_save(profile, snap)) for profile, snap in members])
     except DatabaseFailure as error:
-        for profile, _, _ in members:
+        for profile, _ in members:
             engine._health.report(str(error), profile.profile_store.name, profile.key)
         return
+    except Exception as error:  # e.g. another server's events that cannot be replayed
+        log.warning("group save failed (%s): saving its profiles one by one", error)
+        for profile, snap in members:
+            saver.store(profile, snap)
+        return
     engine._health.answered()
-    engine._autosave.touch_many([m[0] for m in members])
-    for profile, snap, replica in members:
-        profile._replica, profile._stale = replica, False
-        saver.stored(profile, snap, touch=False)
+    engine._autosave.touch_many([m[0] for m, o in zip(members, outcomes, strict=True)
+                                 if not isinstance(o, SessionLostError)])
+    for (profile, snap), outcome in zip(members, outcomes, strict=True):
+        if isinstance(outcome, SessionLostError):
+            saver.lose(profile, str(outcome))
+        else:
+            profile._replica, profile._stale = outcome, False
+            saver.stored(profile, snap, touch=False)

@@ -19,6 +19,11 @@ from eventsourcing.persistence import StoredEvent
 ProfileRow = dict[str, Any]
 HistoryRow = tuple[StoredEvent, int | None]
 TimeRow = tuple[str, int, int, str]
+# insert_decided's callback: given "the stored events after these (stream, version) pairs, for
+# the streams that have any", the events to insert and their side rows (keyword arguments of
+# _insert_events).
+EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredEvent]]]
+Decide = Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]
 PROFILE_COLUMNS = ("store", "key", "originator_id", "version", "created_time", "updated_time",
                    "data", "metadata", "user_ids", "session")
 

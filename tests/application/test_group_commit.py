@@ -17,26 +17,34 @@ from support.timeline import TEMPLATE, recorder
 from profilestore import Engine, ProfileStore, Settings
 from profilestore.application.autosave import AutoSaveRing
 from profilestore.application.event_log import Conflict
+from profilestore.domain.profile import ProfileAggregate
 
 PERIOD = Settings(auto_save_period=10)
 
 
 class AppendSpy:
-    """Records the size and outcome of every append an engine's event log makes."""
+    """Records every transaction an engine's event log writes: how many profiles it stored, and
+    whether it was a group (decided under the write lock) or a single append (or its conflict)."""
 
     def __init__(self, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[tuple[int, str]] = []
-        original = engine._live.append
+        append, append_decided = engine._live.append, engine._live.append_decided
 
-        def append(*profiles: Any) -> None:
+        def single(*profiles: Any) -> None:
             try:
-                original(*profiles)
+                append(*profiles)
             except Conflict:
                 self.calls.append((len(profiles), "conflict"))
                 raise
             self.calls.append((len(profiles), "stored"))
 
-        monkeypatch.setattr(engine._live, "append", append)
+        def group(members: Any) -> Any:
+            outcomes = append_decided(members)
+            self.calls.append((sum(isinstance(o, ProfileAggregate) for o in outcomes), "group"))
+            return outcomes
+
+        monkeypatch.setattr(engine._live, "append", single)
+        monkeypatch.setattr(engine._live, "append_decided", group)
 
 
 @pytest.fixture
@@ -65,7 +73,7 @@ def test_the_saves_due_in_one_tick_are_stored_in_one_transaction(
         saved = [recorder(p.on_after_save) for p in profiles]
         frozen.tick(11)
         engine.run_pending()
-    assert spy.calls == [(5, "stored")]
+    assert spy.calls == [(5, "group")]
     assert [len(fired) for fired in saved] == [1] * 5
     assert [other.get(key).data["Counter"] for key in "abcde"] == [1, 2, 3, 4, 5]
     assert [p.last_saved_data["Counter"] for p in profiles] == [1, 2, 3, 4, 5]
@@ -98,29 +106,30 @@ def test_a_profile_locked_by_game_code_is_saved_after_the_group_without_holding_
         deadline = time.monotonic() + 10
         while not spy.calls and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert spy.calls == [(2, "stored")], "a and c were stored while b's lock was held"
+        assert spy.calls == [(2, "group")], "a and c were stored while b's lock was held"
         release.set()
         tick.join(10)
         game.join(10)
-    assert spy.calls == [(2, "stored"), (1, "stored")]
+    assert spy.calls == [(2, "group"), (1, "stored")]
     assert [other.get(key).data["Counter"] for key in "abc"] == [1, 20, 3]
     for profile in (a, b, c):
         profile.end_session()
 
 
-def test_a_group_beaten_by_another_writer_is_stored_one_by_one_and_loses_no_message(
+def test_members_another_server_wrote_to_are_brought_up_to_date_and_stored_in_the_group(
         two: tuple[Engine, ProfileStore, ProfileStore], monkeypatch: pytest.MonkeyPatch) -> None:
     engine, store, other = two
     with freeze_time("2026-01-01 00:00:00") as frozen:
         a, b = start(store, "a", "b")
         got: list[dict[str, Any]] = []
         b.message_handler(lambda message, processed: (got.append(message), processed()))
-        # a's save is decided first (keys in order): meanwhile another server writes to b
+        # while the group is being prepared another server messages b: b's replica is behind
         a.on_save.connect(lambda: other.message("b", {"gift": 5}))
         spy = AppendSpy(engine, monkeypatch)
         frozen.tick(11)
         engine.run_pending()
-        assert spy.calls == [(2, "conflict"), (1, "stored"), (1, "stored")]
+        assert spy.calls == [(2, "group")], "no conflict, no one-by-one fallback"
+        assert [e.type for e in other.history("b")][-2:] == ["MessageQueued", "Saved"]
         assert a.is_active() and b.is_active()
         assert [other.get(key).data["Counter"] for key in "ab"] == [1, 2]
         frozen.tick(1)
@@ -148,7 +157,7 @@ def test_a_member_whose_session_was_overwritten_ends_and_the_others_are_saved(
         spy = AppendSpy(engine, monkeypatch)
         frozen.tick(11)
         engine.run_pending()
-    assert spy.calls == [(3, "conflict"), (1, "stored"), (1, "stored")]
+    assert spy.calls == [(2, "group")], "b's session turned out lost: a and c are stored"
     assert not b.is_active() and ended == [()]
     assert a.is_active() and c.is_active()
     assert [other.get(key).data["Counter"] for key in "abc"] == [1, 99, 3]
@@ -166,7 +175,7 @@ def test_data_that_cannot_be_saved_gives_that_member_a_heartbeat_and_the_others_
         spy = AppendSpy(engine, monkeypatch)
         frozen.tick(11)
         engine.run_pending()
-    assert spy.calls == [(2, "stored")]
+    assert spy.calls == [(2, "group")]
     assert len(errors) == 1 and "data['bag']" in errors[0][0] and errors[0][2] == "b"
     assert other.get("a").data["Counter"] == 1
     assert other.get("b").data == TEMPLATE, "b's heartbeat stored no data"
