@@ -75,6 +75,19 @@ def test_saves_during_another_processs_lock_fail_cleanly_and_the_final_save_land
     assert len(ends) == 1 and engine.data_store_state == "Access"
 
 
+def test_a_save_waits_out_a_lock_shorter_than_the_timeout_and_lands(
+        engine: Engine, path: Path, errors: list[tuple[str, str, str]]) -> None:
+    store = ProfileStore("S", {"coins": 0}, engine=engine)
+    profile = store.start_session("k")
+    assert profile is not None
+    locker = lock(path, 0.4)  # the engine's writes wait up to 1 s
+    profile.data["coins"] = 5
+    assert profile.save() is True and errors == []  # it could only commit once the lock was let go
+    assert locker.wait(10) == 0
+    assert store.get("k").data == {"coins": 5}
+    profile.end_session()
+
+
 def test_close_with_the_database_locked_returns_within_its_timeout(
         engine: Engine, path: Path, errors: list[tuple[str, str, str]]) -> None:
     profile = ProfileStore("S", {"coins": 0}, engine=engine).start_session("k")
