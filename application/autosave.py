@@ -61,6 +61,8 @@ class AutoSaveRing:
             rest = [p for p in self._ring if id(p) not in moving]
             self._ring = rest[:index] + present + rest[index:]
             self._index = (index + len(present)) % len(self._ring)
+            if len(self._ring) == 1:  # as touch() does: alone in the ring, its slot timer restarts
+                self._last = clock.seconds()
 
     def due(self, period: float) -> list[Profile]:
         """Profiles whose slot has come; each at most once per call."""

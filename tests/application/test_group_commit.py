@@ -193,8 +193,8 @@ def test_restarting_many_timers_at_once_leaves_the_ring_as_one_at_a_time_would(
         made._ring, made._index = list(range(size)), cursor % size  # type: ignore[list-item]
         return made
 
-    def visits(made: AutoSaveRing) -> list[Any]:  # the order the cursor meets them from now on
-        return made._ring[made._index:] + made._ring[:made._index]
+    def visits(made: AutoSaveRing) -> list[Any]:  # the order the cursor meets them from now on,
+        return [*made._ring[made._index:], *made._ring[:made._index], made._last > 0]  # and the slot timer
 
     moved = sorted(n for n in picks if n < size)
     one_at_a_time, at_once = ring(), ring()
