@@ -58,7 +58,7 @@ import orjson
 from common import QUIET, Result, blob, p99
 
 from profilestore import Engine, ProfileStore
-from profilestore.application.event_log import profile_row
+from profilestore.application.side_rows import profile_row
 from profilestore.domain.profile import ProfileAggregate, profile_id
 
 T = TypeVar("T")
