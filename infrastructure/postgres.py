@@ -160,7 +160,7 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
             stored, side_rows = prepare(after)
             if stored:
                 with conn.pipeline():  # the writes in one round trip, as the library's insert does
-                    self._insert_events(c, stored, **side_rows)
+                    self._write_side_rows(c, side_rows["timestamps"], side_rows["profile_rows"])
                     self._insert_stored_events(c, stored)
 
     # ---- erasure -----------------------------------------------------------------------------

@@ -149,7 +149,7 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
 
             stored, side_rows = prepare(after)
             if stored:
-                self._insert_events(c, stored, **side_rows)
+                self._insert_locked(c, stored, **side_rows)
         self._writes_since_checkpoint += 1
 
     def tidy(self) -> None:
@@ -173,6 +173,14 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
         **kwargs: Any,
     ) -> Sequence[int] | None:
         self._take_write_lock(c)
+        return self._insert_locked(c, stored_events, timestamps=timestamps,
+                                   profile_rows=profile_rows, **kwargs)
+
+    def _insert_locked(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], *,
+                       timestamps: Sequence[TimeRow] = (),
+                       profile_rows: Sequence[tuple[str, str, ProfileRow | None]] = (),
+                       **kwargs: Any) -> Sequence[int] | None:
+        """The events and their side rows, in a transaction that holds the write lock."""
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
         self._write_side_rows(c, timestamps, profile_rows)
         return notification_ids
