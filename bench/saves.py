@@ -9,7 +9,7 @@ from pathlib import Path
 
 from common import QUIET, RawDatabase, Result, blob, database, engine_settings, rate
 
-from profilestore import Engine, ProfileStore
+from profilestore import Engine, Profile, ProfileStore
 
 DATA_BYTES = 2000
 
@@ -41,6 +41,18 @@ def write_save_rows(raw: RawDatabase, saves: list[tuple[str, int, bytes]]) -> No
     raw.run_many(UPSERT, [(key, version, data.decode()) for key, version, data in saves])
 
 
+def _hold(engine: Engine, prefix: str, profiles: int) -> list[Profile]:
+    """Sessions on `profiles` keys, each given about 2 KB of data (not saved yet)."""
+    store = ProfileStore("Bench", {"coins": 0}, engine=engine)
+    held = []
+    for i in range(profiles):
+        profile = store.start_session(f"{prefix}{i}")
+        assert profile is not None
+        profile.data.update(blob(i, DATA_BYTES))
+        held.append(profile)
+    return held
+
+
 def _label(name: str, backend: str) -> str:
     return name if backend == "sqlite" else f"{name} [PostgreSQL]"
 
@@ -48,14 +60,9 @@ def _label(name: str, backend: str) -> str:
 def per_profile_saves(folder: Path, profiles: int, backend: str = "sqlite") -> list[Result]:
     with database(backend, folder, "saves") as (url, raw):
         engine = Engine(url, settings=QUIET, background=False)
-        store = ProfileStore("Bench", {"coins": 0}, engine=engine)
-        held = []
-        for i in range(profiles):
-            profile = store.start_session(f"p{i}")
-            assert profile is not None
-            profile.data.update(blob(i, DATA_BYTES))
+        held = _hold(engine, "p", profiles)
+        for profile in held:
             profile.save()
-            held.append(profile)
 
         def saves() -> None:
             for profile in held:
@@ -124,13 +131,7 @@ def group_commit(folder: Path, profiles: int, backend: str = "sqlite", ticks: in
     with database(backend, folder, "group") as (url, raw):
         engine = Engine(url, background=False,
                         settings=QUIET.model_copy(update={"auto_save_period": period}))
-        store = ProfileStore("Bench", {"coins": 0}, engine=engine)
-        held = []
-        for i in range(profiles):
-            profile = store.start_session(f"g{i}")
-            assert profile is not None
-            profile.data.update(blob(i, DATA_BYTES))
-            held.append(profile)
+        held = _hold(engine, "g", profiles)
         engine.run_pending()
         saved = [0]
         for profile in held:
