@@ -176,3 +176,29 @@ def test_history_shows_an_undecodable_row_as_corrupt_and_keeps_the_rest(db_path:
     assert [e.type for e in history] == ["ProfileCreated", "SessionStarted", "Saved", "SessionEnded",
                                          "Corrupt"]
     assert history[-1].payload == {} and history[-1].timestamp == history[-2].timestamp
+
+
+def test_a_connection_compiles_a_statement_once_however_often_it_runs(event_log: EventLog) -> None:
+    """The library opened connections with a one-statement cache, so every BEGIN in between
+    evicted the SELECT and each run compiled it again (a third of a save's CPU)."""
+    new_profile(event_log)
+    compiled: list[str | None] = []
+
+    def authorizer(action: int, table: str | None, *_: object) -> int:
+        if action == sqlite3.SQLITE_SELECT:  # asked once each time a SELECT is compiled
+            compiled.append(table)
+        return sqlite3.SQLITE_OK
+
+    with event_log.recorder.datastore.get_connection(commit=False) as connection:
+        raw = connection._sqlite_conn
+        assert raw.execute("PRAGMA secure_delete").fetchone()[0] == 1  # erasure zeroes the bytes
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        raw.set_authorizer(authorizer)
+        try:
+            for _ in range(3):
+                with connection.transaction(commit=False) as cursor:
+                    cursor.execute("SELECT count(*) FROM stored_events WHERE originator_version > ?", (0,))
+                    assert cursor.fetchone()[0] == 3
+        finally:
+            raw.set_authorizer(None)
+    assert len(compiled) == 1
