@@ -188,17 +188,19 @@ def test_data_that_cannot_be_saved_gives_that_member_a_heartbeat_and_the_others_
 @given(size=st.integers(1, 12), cursor=st.integers(0, 11), picks=st.sets(st.integers(0, 11)))
 def test_restarting_many_timers_at_once_leaves_the_ring_as_one_at_a_time_would(
         size: int, cursor: int, picks: set[int]) -> None:
-    def ring() -> AutoSaveRing:
+    def ring() -> AutoSaveRing:  # 0..size-1 around the circle, the cursor at `cursor`
         made = AutoSaveRing()
-        made._ring, made._index = list(range(size)), cursor % size  # type: ignore[list-item]
+        for n in [*range(size)][cursor % size:] + [*range(size)][:cursor % size]:
+            made.add(n)  # type: ignore[arg-type]
+        made._last = 0.0
         return made
 
     def visits(made: AutoSaveRing) -> list[Any]:  # the order the cursor meets them from now on,
-        return [*made._ring[made._index:], *made._ring[:made._index], made._last > 0]  # and the slot timer
+        return [*made.order(), made._last > 0]  # and the slot timer
 
     moved = sorted(n for n in picks if n < size)
     one_at_a_time, at_once = ring(), ring()
-    for n in sorted(moved, key=one_at_a_time._ring.index):  # in ring order, as touch_many does
+    for n in sorted(moved, key=one_at_a_time.order().index):  # as the cursor meets them
         one_at_a_time.touch(n)  # type: ignore[arg-type]
     at_once.touch_many(moved)  # type: ignore[arg-type]
     assert visits(at_once) == visits(one_at_a_time)
