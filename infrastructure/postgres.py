@@ -137,24 +137,22 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
             self._lock_table(c)
 
             def after(streams: Sequence[tuple[UUID, int]]) -> dict[UUID, list[StoredEvent]]:
-                """The newer events of the streams that have any (one query finds which)."""
+                """The newer events of the streams that have any: one index probe per stream
+                (LATERAL; a max() grouped over ANY(ids) read every event of every stream)."""
                 table = Identifier(self.events_table_name)
-                c.execute(SQL("SELECT originator_id, max(originator_version) AS version FROM {}"
-                              " WHERE originator_id = ANY(%s) GROUP BY originator_id").format(table),
-                          ([originator_id for originator_id, _ in streams],))
-                current = {row["originator_id"]: row["version"] for row in c.fetchall()}
-                newer = {}
-                for originator_id, version in streams:
-                    if current.get(originator_id, 0) > version:
-                        c.execute(SQL("SELECT originator_id, originator_version, topic, state FROM {}"
-                                      " WHERE originator_id=%s AND originator_version>%s"
-                                      " ORDER BY originator_version").format(table),
-                                  (originator_id, version))
-                        newer[originator_id] = [
-                            StoredEvent(originator_id=row["originator_id"],
-                                        originator_version=row["originator_version"],
-                                        topic=row["topic"], state=bytes(row["state"]))
-                            for row in c.fetchall()]
+                c.execute(SQL("SELECT e.originator_id, e.originator_version, e.topic, e.state"
+                              " FROM unnest(%s::uuid[], %s::bigint[]) WITH ORDINALITY AS s(id, version, n),"
+                              " LATERAL (SELECT * FROM {} WHERE originator_id = s.id"
+                              " AND originator_version > s.version) AS e"
+                              " ORDER BY s.n, e.originator_version").format(table),
+                          ([originator_id for originator_id, _ in streams],
+                           [version for _, version in streams]))
+                newer: dict[UUID, list[StoredEvent]] = {}
+                for row in c.fetchall():
+                    newer.setdefault(row["originator_id"], []).append(
+                        StoredEvent(originator_id=row["originator_id"],
+                                    originator_version=row["originator_version"],
+                                    topic=row["topic"], state=bytes(row["state"])))
                 return newer
 
             stored, side_rows = prepare(after)

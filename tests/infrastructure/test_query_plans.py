@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from profilestore import Engine, ProfileStore
+from profilestore.infrastructure.sqlite import newer_events_statement
 
 
 @pytest.fixture
@@ -43,3 +44,14 @@ def test_a_point_in_time_lookup_steps_down_the_time_index(database: sqlite3.Conn
                            " ORDER BY timestamp_us DESC, originator_version DESC LIMIT 1",
                  {"id": "x", "end": 1})
     assert "profile_timestamps_by_time" in found and "TEMP B-TREE" not in found, found
+
+
+def test_a_group_commit_reads_each_members_newer_events_by_one_index_probe(
+        database: sqlite3.Connection) -> None:
+    """A max() grouped over an IN list read every event of every member: 95 µs for a profile
+    with 1,000 events, in the transaction that holds the write lock."""
+    statement = newer_events_statement("stored_events")
+    found = " | ".join(row[3] for row in database.execute(f"EXPLAIN QUERY PLAN {statement}",
+                                                          ('[["x", 1]]',)))
+    assert "SCAN s VIRTUAL TABLE" in found, found
+    assert "SEARCH e USING INDEX" in found and "originator_version>?" in found, found
