@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from profilestore.domain.copying import json_copy
 from profilestore.domain.errors import ProfileStoreError
 from profilestore.domain.profile import ProfileAggregate, Session
 from profilestore.domain.timeutil import to_ms
@@ -45,10 +46,10 @@ class Profile:
         self.session_load_count = aggregate.session_load_count
         created = aggregate.created_at
         self.first_session_time = int(created.timestamp()) if created is not None else 0
-        self._data: dict[str, Any] = copy.deepcopy(aggregate.data)
-        self._metadata: dict[str, Any] = copy.deepcopy(aggregate.metadata)
+        self._data: dict[str, Any] = json_copy(aggregate.data)
+        self._metadata: dict[str, Any] = json_copy(aggregate.metadata)
         self._user_ids: list[int] = list(aggregate.user_ids)
-        self._last_saved: dict[str, Any] = copy.deepcopy(aggregate.data)
+        self._last_saved: dict[str, Any] = json_copy(aggregate.data)
         self._key_info = _key_info(aggregate)
         self._processed: list[int] = []  # message ids its handlers processed, not yet saved
         self._delivered: set[int] = set()  # message ids handed to the handlers this session
@@ -208,7 +209,7 @@ def _key_info(aggregate: ProfileAggregate) -> KeyInfo:
         updated_time=to_ms(saved) if saved else 0,
         version=str(aggregate.saved_version),
         user_ids=tuple(aggregate.user_ids),
-        metadata=copy.deepcopy(aggregate.metadata),
+        metadata=json_copy(aggregate.metadata),
     )
 
 

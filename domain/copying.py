@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
+
+import orjson
 
 T = TypeVar("T")
 _IMMUTABLE = frozenset({str, int, float, bool, type(None), datetime, UUID})
 
 
-def deepcopy_sharing_immutables(obj: T, memo: dict[int, Any]) -> T:
+def json_copy(value: T) -> T:
+    """A deep copy of a JSON value (dicts with str keys, lists, str, int, float, bool, None)
+    through orjson: about five times faster than copy.deepcopy for a 2 KB profile. Only for
+    values checked on the way in, such as a profile's data: orjson would change anything else."""
+    copied: T = orjson.loads(orjson.dumps(value))
+    return copied
+
+
+def deepcopy_sharing_immutables(obj: T, memo: dict[int, Any], json_names: Collection[str] = ()) -> T:
     """`copy.deepcopy(obj)` for an object whose state is its __dict__, sharing the attributes
     that cannot change (strings, numbers, datetimes, UUIDs): deepcopy rebuilds each datetime
-    through __reduce__, which was most of the time of a read from the aggregate cache."""
+    through __reduce__, which was most of the time of a read from the aggregate cache. The
+    attributes named in `json_names` hold JSON values and are copied with json_copy."""
     copied = object.__new__(type(obj))
     memo[id(obj)] = copied
     copied.__dict__.update({
-        name: value if type(value) in _IMMUTABLE else copy.deepcopy(value, memo)
+        name: value if type(value) in _IMMUTABLE
+        else json_copy(value) if name in json_names else copy.deepcopy(value, memo)
         for name, value in obj.__dict__.items()
     })
     return copied

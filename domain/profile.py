@@ -14,7 +14,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.domain import Snapshot as LibrarySnapshot
 from eventsourcing.utils import get_topic
 
-from .copying import deepcopy_sharing_immutables
+from .copying import deepcopy_sharing_immutables, json_copy
 from .diff import apply_patch, make_patch
 from .errors import ProfileStoreError, SessionLostError
 from .timeutil import from_us, to_us
@@ -40,10 +40,15 @@ def describe(session: Session | None) -> str:
     return "nobody" if session is None else f"{session['place_id']}/{session['job_id']}"
 
 
+_JSON_STATE = frozenset({"data", "metadata"})  # attributes that only ever hold checked JSON
+
+
 class ProfileAggregate(Aggregate):
     """A profile's saved data, its session owner and epoch, and the rules for changing them."""
 
-    __deepcopy__ = deepcopy_sharing_immutables  # the aggregate cache copies on every read
+    def __deepcopy__(self, memo: dict[int, Any]) -> ProfileAggregate:
+        """The aggregate cache copies on every read: immutables shared, JSON values by orjson."""
+        return deepcopy_sharing_immutables(self, memo, _JSON_STATE)
 
     class ProfileCreated(Aggregate.Event):
         """The key came to life with the store template."""
@@ -231,7 +236,7 @@ class ProfileAggregate(Aggregate):
         """The aggregate a snapshot describes."""
         profile = cls.blank(originator_id)
         for name in cls._VALUES:
-            setattr(profile, name, copy.deepcopy(state[name]))
+            setattr(profile, name, json_copy(state[name]))
         for name in cls._TIMES:
             setattr(profile, name, None if state[name] is None else from_us(state[name]))
         profile.messages = {message_id: message for message_id, message in state["messages"]}

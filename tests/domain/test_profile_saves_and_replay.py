@@ -246,6 +246,7 @@ def test_a_deep_copy_shares_nothing_that_can_change(owned: ProfileAggregate) -> 
     owned.save(OWNER, 1, T0, {"coins": 1, "bag": [{"sword": 1}]}, {"m": [1]}, [7])
     owned.queue_message({"gift": [1]}, 10, T0)
     copied = copy.deepcopy(owned)
+    assert (copied.data, copied.metadata) == (owned.data, owned.metadata)
     copied.data["bag"][0]["sword"] = 2
     copied.metadata["m"].append(2)
     copied.user_ids.append(8)
