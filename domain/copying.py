@@ -5,21 +5,27 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
-
-import orjson
 
 T = TypeVar("T")
 _IMMUTABLE = frozenset({str, int, float, bool, type(None), datetime, UUID})
+_CONTAINERS = (dict, list)
 
 
 def json_copy(value: T) -> T:
     """A deep copy of a JSON value (dicts with str keys, lists, str, int, float, bool, None)
-    through orjson: about five times faster than copy.deepcopy for a 2 KB profile. Only for
-    values checked on the way in, such as a profile's data: orjson would change anything else."""
-    copied: T = orjson.loads(orjson.dumps(value))
-    return copied
+    that shares the scalars, as copy.deepcopy does, but without its memo and dispatch: about
+    four times faster for a 2 KB profile. Only for values checked on the way in, such as a
+    profile's data (other containers would be shared, and aliasing is not kept)."""
+    kind = type(value)
+    if kind is dict:
+        return cast(T, {key: json_copy(item) if type(item) in _CONTAINERS else item
+                        for key, item in cast(dict[str, Any], value).items()})
+    if kind is list:
+        return cast(T, [json_copy(item) if type(item) in _CONTAINERS else item
+                        for item in cast(list[Any], value)])
+    return value
 
 
 def deepcopy_sharing_immutables(obj: T, memo: dict[int, Any], json_names: Collection[str] = ()) -> T:
