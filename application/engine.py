@@ -277,10 +277,33 @@ class Engine:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(left())
         self._closed = True
-        for event_log in (self._live, self._mock):
-            if event_log is not None:
-                event_log.close()
+        self._disconnect_when_idle(worker)
         self._closed_event.set()
+
+    def _disconnect_when_idle(self, worker: threading.Thread) -> None:
+        """Close the database connections now if nothing uses them, else once the work still
+        running past close()'s timeout ends: closing a connection another thread is running a
+        statement on crashes SQLite's Python module."""
+        engine_thread = self._thread if self._thread is not threading.current_thread() else None
+
+        def idle() -> bool:
+            return not worker.is_alive() and self._busy == 0 and not (
+                engine_thread is not None and engine_thread.is_alive())
+
+        def disconnect() -> None:
+            worker.join()
+            if engine_thread is not None:
+                engine_thread.join()
+            with self._busy_changed:
+                self._busy_changed.wait_for(lambda: self._busy == 0)
+            for event_log in (self._live, self._mock):
+                if event_log is not None:
+                    event_log.close()
+
+        if idle():
+            disconnect()
+        else:
+            threading.Thread(target=disconnect, daemon=True, name="profilestore-disconnect").start()
 
     def _shutdown_saves(self, deadline: float | None) -> None:
         with self._registry:

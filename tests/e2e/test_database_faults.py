@@ -98,7 +98,15 @@ def test_close_with_the_database_locked_returns_within_its_timeout(
     engine.close(timeout=0.5)
     assert time.monotonic() - started < 1.5
     assert any("could not save" in message for message, *_ in errors)
+    # the save still trying holds a connection: it is closed once that attempt ends, not under
+    # it (closing a connection another thread runs a statement on crashed the process)
+    pool = engine._live.recorder.datastore.pool  # type: ignore[union-attr, attr-defined]
+    assert not pool._closed
     locker.wait(10)
+    deadline = time.monotonic() + 10
+    while not pool._closed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pool._closed
 
 
 def test_a_database_file_replaced_by_an_unreadable_one_fails_saves_until_it_is_back(
