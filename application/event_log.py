@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEv
 from eventsourcing.utils import get_topic
 
 from profilestore.domain.errors import SessionLostError
+from profilestore.domain.folding import fold_stored
 from profilestore.domain.profile import ProfileAggregate
 from profilestore.domain.timeutil import from_us, to_us
 
@@ -67,6 +68,9 @@ class ProfileRecorderPort(Protocol):
     def watch(self, on_change: Callable[[], None]) -> Callable[[], None] | None: ...
 
     def tidy(self) -> None: ...
+
+    def select_rows(self, originator_id: UUID, *, gt: int | None = None, lte: int | None = None
+                    ) -> list[tuple[int, str, bytes]]: ...
 
     def insert_decided(self, prepare: Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]
                        ) -> None: ...
@@ -152,8 +156,11 @@ class EventLog:
         or before it (or from the latest Reset, past events that cannot be replayed); version 0
         if the key has no events. CorruptStream if it cannot be replayed."""
         try:
-            profile: Any = self.app.repository.get(originator_id, version=version,
-                                                   projector_func=_project)
+            repository = self.app.repository
+            if version is None and repository.cache is not None:
+                profile: Any = repository.get(originator_id, projector_func=_project)
+            else:
+                profile = self._reconstruct(originator_id, version)
         except AggregateNotFoundError:
             return ProfileAggregate.blank(originator_id, store, key)
         except PersistenceError as error:
@@ -169,6 +176,21 @@ class EventLog:
             raise self._corrupt(originator_id, f"replay gave {type(profile.data).__name__}, not dict")
         profile.store_name, profile.key = store, key
         assert isinstance(profile, ProfileAggregate)
+        return profile
+
+    def _reconstruct(self, originator_id: UUID, version: int | None) -> ProfileAggregate:
+        """The library repository's replay from the nearest snapshot, with the events folded
+        from their stored rows (ProfileAggregate.fold_stored) rather than decoded one by one."""
+        snapshot_store = self.app.repository.snapshot_store
+        snapshots = [] if snapshot_store is None else list(
+            snapshot_store.get(originator_id, desc=True, limit=1, lte=version))
+        initial = ProfileAggregate.replay(cast(Any, snapshots)) if snapshots else None
+        rows = self.recorder.select_rows(
+            originator_id, gt=snapshots[0].originator_version if snapshots else None, lte=version)
+        profile = fold_stored(rows, initial, lambda version, topic, state: self.decode(
+            StoredEvent(originator_id, version, topic, state)))
+        if profile is None:
+            raise AggregateNotFoundError(f"profile {originator_id} version {version} not found")
         return profile
 
     def forget(self, originator_id: UUID) -> None:

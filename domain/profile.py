@@ -114,15 +114,10 @@ class ProfileAggregate(Aggregate):
         user_ids: list[int] | None
 
         def apply(self, profile: ProfileAggregate) -> None:
-            if self.patch:
-                profile.data = apply_patch(profile.data, self.patch)
-            if self.metadata is not None:
-                profile.metadata = copy.deepcopy(self.metadata)
-            if self.user_ids is not None:
-                profile.user_ids = list(self.user_ids)
-            profile._drop_messages(self.processed_messages)
-            profile._mark_saved(self)
-            profile.owner_active_at = self.timestamp
+            profile._apply_saved(self.patch, None if self.metadata is None else copy.deepcopy(self.metadata),
+                                 None if self.user_ids is None else list(self.user_ids),
+                                 self.processed_messages, self.originator_version)
+            profile.saved_at = profile.owner_active_at = self.timestamp  # mutate() sets modified_on
 
     class Overwritten(Aggregate.Event):
         """A read-only profile's data was written as the newest saved version (a rollback)."""
@@ -277,6 +272,22 @@ class ProfileAggregate(Aggregate):
         self.saved_version = event.originator_version
         self.saved_at = event.timestamp
 
+    def _apply_saved(self, patch: list[JsonDict], metadata: JsonDict | None, user_ids: list[int] | None,
+                     processed_messages: Iterable[int], version: int) -> None:
+        """What a Saved event does but set its times (metadata and user ids: private copies)."""
+        if patch:
+            self.data = apply_patch(self.data, patch)
+        if metadata is not None:
+            self.metadata = metadata
+        if user_ids is not None:
+            self.user_ids = user_ids
+        self._drop_messages(processed_messages)
+        self.saved_version = version
+
+    def _stamp_saved(self, timestamp: datetime) -> None:
+        """A Saved event's times: saved, last heard from the owner, modified."""
+        self.saved_at, self.owner_active_at, self._modified_on = timestamp, timestamp, timestamp
+
     def _stamp(self, now: datetime) -> datetime:
         """max(now, previous event's timestamp): a history never goes back in time."""
         return now if self.version == 0 or now > self.modified_on else self.modified_on
@@ -406,3 +417,4 @@ class ProfileAggregate(Aggregate):
 def _same_json(a: JsonDict, b: JsonDict) -> bool:
     option = orjson.OPT_SORT_KEYS
     return orjson.dumps(a, option=option) == orjson.dumps(b, option=option)
+

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from itertools import groupby
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -140,6 +140,13 @@ class SideTables:
             " WHERE originator_id=:id), (SELECT max(timestamp_us) FROM profile_timestamps"
             " WHERE originator_id=:id)", {"id": self._id(originator_id)})
         return rows[0][0], rows[0][1]
+
+    def select_rows(self, originator_id: UUID, *, gt: int | None = None, lte: int | None = None
+                    ) -> list[tuple[int, str, bytes]]:
+        """(version, topic, state) of a stream's events, oldest first (a back end may read them
+        more directly)."""
+        return [(e.originator_version, e.topic, bytes(e.state))
+                for e in cast(Any, self).select_events(originator_id, gt=gt, lte=lte)]
 
     def select_history(self, originator_id: UUID) -> list[HistoryRow]:
         """Every stored event of a stream with its indexed time (µs), oldest first."""
