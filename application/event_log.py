@@ -180,7 +180,7 @@ class EventLog:
 
     def _reconstruct(self, originator_id: UUID, version: int | None) -> ProfileAggregate:
         """The library repository's replay from the nearest snapshot, with the events folded
-        from their stored rows (ProfileAggregate.fold_stored) rather than decoded one by one."""
+        from their stored rows (domain/folding.py) rather than decoded one by one."""
         snapshot_store = self.app.repository.snapshot_store
         snapshots = [] if snapshot_store is None else list(
             snapshot_store.get(originator_id, desc=True, limit=1, lte=version))

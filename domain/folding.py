@@ -25,13 +25,18 @@ def fold_stored(rows: Iterable[tuple[int, str, bytes]], initial: ProfileAggregat
     profile, last_us = initial, None
     for version, topic, state in rows:
         if profile is not None and topic == SAVED_TOPIC:
-            if version != profile.version + 1:
-                raise OriginatorVersionError(version, profile.version + 1)
-            saved = orjson.loads(state)
-            profile._apply_saved(saved["patch"], saved["metadata"], saved["user_ids"],
-                                 saved["processed_messages"], version)
-            profile.version, last_us = version, saved["timestamp"]
-            continue
+            try:
+                saved = orjson.loads(state)
+                patch, metadata, user_ids = saved["patch"], saved["metadata"], saved["user_ids"]
+                processed, micros = saved["processed_messages"], saved["timestamp"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                pass  # not a Saved row as written: decode() below raises the mapper's error
+            else:
+                if version != profile.version + 1:
+                    raise OriginatorVersionError(version, profile.version + 1)
+                profile._apply_saved(patch, metadata, user_ids, processed, version)
+                profile.version, last_us = version, micros
+                continue
         if profile is not None and last_us is not None:
             profile._stamp_saved(from_us(last_us))
             last_us = None
@@ -39,3 +44,4 @@ def fold_stored(rows: Iterable[tuple[int, str, bytes]], initial: ProfileAggregat
     if profile is not None and last_us is not None:
         profile._stamp_saved(from_us(last_us))
     return profile
+

@@ -88,3 +88,15 @@ def test_a_saved_row_out_of_sequence_is_refused_as_the_library_refuses_it() -> N
     stored = rows(history([("save", {"coins": 1}, None, None), ("save", {"coins": 2}, None, None)]))
     with pytest.raises(OriginatorVersionError):
         fold_stored(stored[:2] + stored[3:], None, decode)
+
+
+def test_a_saved_row_that_does_not_decode_fails_as_decoding_it_fails_naming_the_row() -> None:
+    stored = rows(history([("save", {"coins": 1}, None, None)]))
+    version, topic, _ = stored[-1]
+    for broken in (b"{not json", b"[1, 2]", b'{"patch": []}'):
+        with pytest.raises(Exception) as by_decoding:
+            ProfileAggregate.replay([decode(*row) for row in stored[:-1]] + [decode(version, topic, broken)])
+        with pytest.raises(Exception) as by_folding:
+            fold_stored([*stored[:-1], (version, topic, broken)], None, decode)
+        assert type(by_folding.value) is type(by_decoding.value)
+        assert str(by_folding.value) == str(by_decoding.value)
