@@ -70,14 +70,15 @@ class ProfileRecorderPort(Protocol):
     def tidy(self) -> None: ...
 
     def select_rows(self, originator_id: UUID, *, gt: int | None = None, lte: int | None = None
-                    ) -> list[tuple[int, str, bytes]]: ...
+                    ) -> list[StoredRow]: ...
 
     def insert_decided(self, prepare: Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]
                        ) -> None: ...
 
 
-# the newer stored events of the (stream, version) pairs given, for the streams that have any
-EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredEvent]]]
+StoredRow = tuple[int, str, bytes]  # (version, topic, state) of one stored event of a stream
+# the newer stored rows of the (stream, version) pairs given, for the streams that have any
+EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredRow]]]
 
 
 REDACTED_TOPIC = get_topic(ProfileAggregate.Redacted)
@@ -187,11 +188,14 @@ class EventLog:
         initial = ProfileAggregate.replay(cast(Any, snapshots)) if snapshots else None
         rows = self.recorder.select_rows(
             originator_id, gt=snapshots[0].originator_version if snapshots else None, lte=version)
-        profile = fold_stored(rows, initial, lambda version, topic, state: self.decode(
-            StoredEvent(originator_id, version, topic, state)))
+        profile = fold_stored(rows, initial, self._row_decoder(originator_id))
         if profile is None:
             raise AggregateNotFoundError(f"profile {originator_id} version {version} not found")
         return profile
+
+    def _row_decoder(self, originator_id: UUID) -> Callable[[int, str, bytes], Any]:
+        """decode() for the stream's (version, topic, state) rows."""
+        return lambda version, topic, state: self.decode(StoredEvent(originator_id, version, topic, state))
 
     def forget(self, originator_id: UUID) -> None:
         """Drop the profile from the library's aggregate cache (the next read replays it)."""
@@ -286,7 +290,7 @@ class EventLog:
             newer = after([(replica.id, replica.version) for replica, _ in members])
             for replica, decide in members:
                 if replica.id in newer:
-                    ProfileAggregate.replay([self.decode(row) for row in newer[replica.id]], replica)
+                    fold_stored(newer[replica.id], replica, self._row_decoder(replica.id))
                 before[replica.id] = replica.version
                 try:
                     decide(replica)

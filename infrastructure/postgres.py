@@ -33,7 +33,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import Environment, EnvType
 from psycopg.sql import SQL, Identifier
 
-from .side_tables import Decide, ProfileRow, SideTables, TimeRow
+from .side_tables import Decide, ProfileRow, SideTables, StoredRow, TimeRow
 
 log = logging.getLogger("profilestore")
 _CREATE_LOCK = 0x70726F66  # advisory lock key held while creating tables ("prof")
@@ -136,8 +136,8 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
             self._lock_table(c)
 
-            def after(streams: Sequence[tuple[UUID, int]]) -> dict[UUID, list[StoredEvent]]:
-                """The newer events of the streams that have any: one index probe per stream
+            def after(streams: Sequence[tuple[UUID, int]]) -> dict[UUID, list[StoredRow]]:
+                """The newer rows of the streams that have any: one index probe per stream
                 (LATERAL; a max() grouped over ANY(ids) read every event of every stream)."""
                 table = Identifier(self.events_table_name)
                 c.execute(SQL("SELECT e.originator_id, e.originator_version, e.topic, e.state"
@@ -147,12 +147,10 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
                               " ORDER BY s.n, e.originator_version").format(table),
                           ([originator_id for originator_id, _ in streams],
                            [version for _, version in streams]))
-                newer: dict[UUID, list[StoredEvent]] = {}
+                newer: dict[UUID, list[StoredRow]] = {}
                 for row in c.fetchall():
                     newer.setdefault(row["originator_id"], []).append(
-                        StoredEvent(originator_id=row["originator_id"],
-                                    originator_version=row["originator_version"],
-                                    topic=row["topic"], state=bytes(row["state"])))
+                        (row["originator_version"], row["topic"], bytes(row["state"])))
                 return newer
 
             stored, side_rows = prepare(after)

@@ -19,10 +19,11 @@ from eventsourcing.persistence import StoredEvent
 ProfileRow = dict[str, Any]
 HistoryRow = tuple[StoredEvent, int | None]
 TimeRow = tuple[str, int, int, str]
-# insert_decided's callback: given "the stored events after these (stream, version) pairs, for
+StoredRow = tuple[int, str, bytes]  # (version, topic, state) of one stored event of a stream
+# insert_decided's callback: given "the stored rows after these (stream, version) pairs, for
 # the streams that have any", the events to insert and their side rows (keyword arguments of
 # _insert_events).
-EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredEvent]]]
+EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredRow]]]
 Decide = Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]
 PROFILE_COLUMNS = ("store", "key", "originator_id", "version", "created_time", "updated_time",
                    "data", "metadata", "user_ids", "session")
@@ -142,7 +143,7 @@ class SideTables:
         return rows[0][0], rows[0][1]
 
     def select_rows(self, originator_id: UUID, *, gt: int | None = None, lte: int | None = None
-                    ) -> list[tuple[int, str, bytes]]:
+                    ) -> list[StoredRow]:
         """(version, topic, state) of a stream's events, oldest first (a back end may read them
         more directly)."""
         return [(e.originator_version, e.topic, bytes(e.state))

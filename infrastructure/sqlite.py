@@ -29,7 +29,7 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment, EnvType
 
-from .side_tables import Decide, ProfileRow, SideTables, TimeRow
+from .side_tables import Decide, ProfileRow, SideTables, StoredRow, TimeRow
 
 
 def create_side_tables(db: sqlite_utils.Database) -> None:
@@ -124,7 +124,7 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
                 for version, topic, state in self.select_rows(key, gt=gt, lte=lte, desc=desc, limit=limit)]
 
     def select_rows(self, originator_id: UUID | str, *, gt: int | None = None, lte: int | None = None,
-                    desc: bool = False, limit: int | None = None) -> list[tuple[int, str, bytes]]:
+                    desc: bool = False, limit: int | None = None) -> list[StoredRow]:
         """(version, topic, state) of a stream's events, oldest first unless `desc`."""
         statement = (f"SELECT originator_version, topic, state FROM {self.events_table_name}"
                      " WHERE originator_id=?")
@@ -142,7 +142,7 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None
             c.execute(statement, params)
-            rows: list[tuple[int, str, bytes]] = c.fetchall()
+            rows: list[StoredRow] = c.fetchall()
             return rows
 
     def _check_file(self) -> None:
@@ -168,17 +168,14 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=True) as c:
             self._take_write_lock(c)  # before anything is read
 
-            def after(streams: Sequence[tuple[UUID, int]]) -> dict[UUID, list[StoredEvent]]:
-                """The newer events of the streams that have any: one index probe per stream
+            def after(streams: Sequence[tuple[UUID, int]]) -> dict[UUID, list[StoredRow]]:
+                """The newer rows of the streams that have any: one index probe per stream
                 (a max() grouped over an IN list read every event of every stream)."""
-                newer: dict[UUID, list[StoredEvent]] = {}
+                newer: dict[UUID, list[StoredRow]] = {}
                 pairs = orjson.dumps([[originator_id.hex, version] for originator_id, version in streams])
                 c.execute(newer_events_statement(self.events_table_name), (pairs.decode(),))
-                for row in c.fetchall():
-                    originator_id = _uuid(row[0])  # our streams are UUIDs
-                    newer.setdefault(originator_id, []).append(
-                        StoredEvent(originator_id=originator_id, originator_version=row[1],
-                                    topic=row[2], state=row[3]))
+                for originator_id, version, topic, state in c.fetchall():
+                    newer.setdefault(_uuid(originator_id), []).append((version, topic, state))
                 return newer
 
             stored, side_rows = prepare(after)

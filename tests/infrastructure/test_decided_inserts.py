@@ -21,14 +21,15 @@ def test_another_engine_cannot_append_while_a_group_is_being_decided(db_url: str
         sent: list[bool] = []
         seen: list[str] = []
 
-        def prepare(after: Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredEvent]]]
+        def prepare(after: Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[tuple[int, str, bytes]]]]
                     ) -> tuple[Sequence[StoredEvent], dict[str, Any]]:
             sender = threading.Thread(target=lambda: sent.append(theirs.message("k", {"n": 1})))
             sender.start()
             sender.join(0.5)
             seen.append("waiting" if sender.is_alive() else "appended")
             stream = profile._replica.id
-            seen.extend(type(engine._live.decode(row)).__name__ for row in after([(stream, 0)])[stream])
+            seen.extend(type(engine._live.decode(StoredEvent(stream, *row))).__name__
+                        for row in after([(stream, 0)])[stream])
             threads.append(sender)
             return [], {}
 
