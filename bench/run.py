@@ -21,6 +21,7 @@ from processes import hand_over, messages
 from reads import point_in_time_read, session_start
 from saves import group_commit, per_profile_saves
 from scale import scale as scale_scenario
+from shapes import realistic_shapes
 from storage import storage_per_save
 
 SCALE_FULL = (100_000, 1_000_000, 200)  # profiles, events, samples
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         results += storage_per_save(folder, int(200 * scale))
         results += scale_scenario(folder, *SCALE_QUICK if args.quick else SCALE_FULL)
         results += messages(f"sqlite:///{folder / 'messages.db'}", per_sender=int(200 * scale))
+        results += realistic_shapes(folder, args.quick)
         if postgres is None:
             print("PostgreSQL columns skipped: set PROFILESTORE_BENCH_POSTGRES_URL (or"
                   " PROFILESTORE_TEST_POSTGRES_URL) to a reachable server")
@@ -55,16 +57,21 @@ def main(argv: list[str] | None = None) -> int:
                 results += hand_over(url, int(200 * scale))
             with database("postgresql", folder, "messages") as (url, _):
                 results += messages(url, per_sender=int(200 * scale))
+            results += realistic_shapes(folder, args.quick, "postgresql")
     if args.quick:  # small sizes: a smoke test of the code, not a measurement of the targets
         for result in results:
             result.target += " (quick run: not judged)"
+    print_table(results)
+    args.out.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    return 0
+
+
+def print_table(results: list[Result]) -> None:
     print(f"{'scenario':<52} {'value':>12} {'baseline':>12} {'ratio':>7}  target     met")
     for result in results:
         print(f"{result.name[:52]:<52} {result.value:>12.1f} {result.baseline_value:>12.1f}"
               f" {result.ratio:>7.3f}  {result.target:<10} {'yes' if result.met else 'NO'}")
         print(f"    vs {result.baseline_name}; {json.dumps(result.settings)}")
-    args.out.write_text(json.dumps([asdict(r) for r in results], indent=2))
-    return 0
 
 
 if __name__ == "__main__":
