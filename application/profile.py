@@ -5,10 +5,11 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from profilestore.domain.copying import json_copy
+from profilestore.domain.diff import patched
 from profilestore.domain.errors import ProfileStoreError
 from profilestore.domain.profile import ProfileAggregate, Session
 from profilestore.domain.timeutil import to_ms
@@ -18,6 +19,7 @@ from . import clock
 from .signals import Signal
 
 if TYPE_CHECKING:
+    from .saving import Snapshot
     from .store import ProfileStore
 
 log = logging.getLogger("profilestore")
@@ -190,15 +192,16 @@ class Profile:
             raise ProfileStoreError("set() is for read-only profiles from get() or version_query()")
         return self.profile_store.engine._saver.overwrite(self)
 
-    def _committed(self, aggregate: ProfileAggregate, saved: dict[str, Any] | None,
-                   processed: Sequence[int] = ()) -> None:
+    def _committed(self, aggregate: ProfileAggregate, saved: Snapshot | None) -> None:
         """Bookkeeping after a commit: the replica, last saved data, key info, processed ids."""
         self._replica = aggregate
-        if processed:
+        if saved is not None and saved.processed:
             with self.lock:
-                self._processed = [i for i in self._processed if i not in processed]
-        if saved is not None:
-            self._last_saved = saved
+                self._processed = [i for i in self._processed if i not in saved.processed]
+        if saved is not None and saved.data is not None:
+            self._last_saved = saved.data
+        elif saved is not None and saved.patch:  # a new object: what handlers were given stays
+            self._last_saved = patched(self._last_saved, saved.patch)
         self._key_info = _key_info(aggregate)
 
 

@@ -6,13 +6,14 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from profilestore.domain.errors import DataError, ProfileStoreError, SessionLostError
 from profilestore.domain.profile import ProfileAggregate, describe
-from profilestore.domain.validation import check_metadata, encode_and_copy
+from profilestore.domain.validation import check_metadata, checked_patch, encode_and_copy
 
 from . import clock
 from .event_log import CorruptStream, DatabaseFailure
@@ -26,12 +27,20 @@ log = logging.getLogger("profilestore")
 
 @dataclass
 class Snapshot:
-    """A private, checked copy of what a save stores."""
+    """A private, checked copy of what a save stores: the data whole, or (a session profile's
+    usual save) as the patch from its replica's data, which is the last saved data."""
 
-    data: dict[str, Any]
+    data: dict[str, Any] | None
+    patch: list[dict[str, Any]] | None
     metadata: dict[str, Any]
     user_ids: list[int]
     processed: list[int]  # message ids whose effect is in `data`: stored in the same event
+
+    def decide(self, replica: ProfileAggregate, session: dict[str, str], epoch: int, now: datetime
+               ) -> None:
+        """Record this save on the replica."""
+        replica.save(session, epoch, now, self.data, self.metadata, self.user_ids, self.processed,
+                     patch=self.patch)
 
 
 @dataclass
@@ -56,14 +65,19 @@ class Saver:
 
     # ---- the pieces ----------------------------------------------------------------------------
 
-    def snapshot(self, profile: Profile) -> Snapshot:
-        """Check and copy data, metadata and user ids under the profile's lock."""
+    def snapshot(self, profile: Profile, *, whole: bool = False) -> Snapshot:
+        """Check and copy data, metadata and user ids under the profile's lock. The data goes as
+        a patch from the replica's data, costing the change, unless `whole` is asked for or the
+        replica may hold a write that was not stored (after a failed attempt)."""
         settings = self._engine.settings
         with profile.lock:
-            _, data = encode_and_copy(profile._data, "data", settings.max_data_bytes)
-            metadata = check_metadata(profile._metadata, settings.max_metadata_chars)
-            return Snapshot(data, orjson.loads(metadata), list(profile._user_ids),
-                            list(profile._processed))
+            metadata = orjson.loads(check_metadata(profile._metadata, settings.max_metadata_chars))
+            user_ids, processed = list(profile._user_ids), list(profile._processed)
+            if whole or profile._stale:
+                _, data = encode_and_copy(profile._data, "data", settings.max_data_bytes)
+                return Snapshot(data, None, metadata, user_ids, processed)
+            patch = checked_patch(profile._replica.data, profile._data, "data", settings.max_data_bytes)
+            return Snapshot(None, patch, metadata, user_ids, processed)
 
     def write(self, profile: Profile, command: Callable[[ProfileAggregate], None]) -> None:
         """Decide on the newest replica and append; on a conflict re-read and decide again.
@@ -95,8 +109,7 @@ class Saver:
             if snap is None:
                 replica.save(session, epoch, now, None)
             else:
-                replica.save(session, epoch, now, snap.data, snap.metadata, snap.user_ids,
-                             snap.processed)
+                snap.decide(replica, session, epoch, now)
         return command
 
     # ---- save ------------------------------------------------------------------------------
@@ -144,8 +157,7 @@ class Saver:
     def stored(self, profile: Profile, snap: Snapshot | None, *, touch: bool = True) -> None:
         """What follows a committed save: bookkeeping, the auto-save timer (unless the caller
         restarts it), on_after_save."""
-        profile._committed(profile._replica, None if snap is None else snap.data,
-                           [] if snap is None else snap.processed)
+        profile._committed(profile._replica, snap)
         if touch:
             self._engine._autosave.touch(profile)
         profile.on_after_save.fire(profile.last_saved_data)
@@ -188,8 +200,7 @@ class Saver:
 
         def command(replica: ProfileAggregate) -> None:
             if snap is not None:
-                replica.save(session, epoch, now, snap.data, snap.metadata, snap.user_ids,
-                             snap.processed)
+                snap.decide(replica, session, epoch, now)
             replica.end_session(session, epoch, reason, now)
 
         with engine._key_lock(store._token(profile.key)):
@@ -204,8 +215,7 @@ class Saver:
                 if retry:
                     self._schedule(FinalRetry(profile, snap, reason, clock.seconds() + 1.0))
                 return False
-        profile._committed(profile._replica, None if snap is None else snap.data,
-                           [] if snap is None else snap.processed)
+        profile._committed(profile._replica, snap)
         self._landed(profile)
         with profile.lock:
             profile.on_after_save.fire(profile.last_saved_data)
@@ -252,10 +262,12 @@ class Saver:
         with profile.lock:
             profile.on_save.fire()
             try:
-                snap = self.snapshot(profile)
+                snap = self.snapshot(profile, whole=True)
             except DataError as error:
                 engine._health.report(str(error), store.name, profile.key)
                 raise
+        assert snap.data is not None
+        data = snap.data
         read_version, now = profile._replica.saved_version, clock.now()
         event_log = engine._log(store._is_mock)
         def load() -> ProfileAggregate:
@@ -268,7 +280,7 @@ class Saver:
         try:
             with engine._key_lock(token), engine._in_flight():
                 fresh, _ = event_log.decide(load, lambda replica: replica.overwrite(
-                    read_version, snap.data, snap.metadata, snap.user_ids, snap.processed, now))
+                    read_version, data, snap.metadata, snap.user_ids, snap.processed, now))
         except DatabaseFailure as error:
             engine._health.report(str(error), store.name, profile.key)
             return False
@@ -276,7 +288,7 @@ class Saver:
         active = engine._active(token)
         if active is not None:
             self.lose(active, "overwritten by set()")
-        profile._committed(fresh, snap.data, snap.processed)
+        profile._committed(fresh, snap)
         return True
 
     # ---- other servers wrote -------------------------------------------------------------

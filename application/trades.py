@@ -94,7 +94,7 @@ def _commit(engine: Engine, profiles: list[Profile], before: list[tuple[Any, Any
         engine._health.report(f"trade failed: {error}")
         raise ProfileStoreError(f"the trade was not stored: {error}") from None
     for profile, snap in zip(profiles, snaps, strict=True):
-        profile._committed(profile._replica, snap.data, snap.processed)
+        profile._committed(profile._replica, snap)
         engine._autosave.touch(profile)
         profile.on_after_save.fire(profile.last_saved_data)
 
@@ -120,8 +120,7 @@ def _write_all(engine: Engine, profiles: list[Profile], snaps: list[Snapshot]) -
             now = max([clock.now(), *(r.modified_on for r in replicas if r.version)])
             try:
                 for profile, replica, snap in zip(profiles, replicas, snaps, strict=True):
-                    replica.save(profile.session or {}, profile.session_load_count, now, snap.data,
-                                 snap.metadata, snap.user_ids, snap.processed)
+                    snap.decide(replica, profile.session or {}, profile.session_load_count, now)
                 event_log.append(*replicas)
             except Conflict:
                 for profile in profiles:

@@ -130,7 +130,7 @@ class ProfileAggregate(Aggregate):
         processed_messages: list[int]
 
         def apply(self, profile: ProfileAggregate) -> None:
-            profile.data = copy.deepcopy(self.data)
+            profile.data = json_copy(self.data)
             profile.metadata = copy.deepcopy(self.metadata)
             profile.user_ids = list(self.user_ids)
             profile._drop_messages(self.processed_messages)
@@ -147,7 +147,7 @@ class ProfileAggregate(Aggregate):
         def apply(self, profile: ProfileAggregate) -> None:
             profile._end_life()
             profile.live, profile.removed = True, False
-            profile.data = copy.deepcopy(self.data)
+            profile.data = json_copy(self.data)
             profile.created_at = self.timestamp
             profile.life_version = self.originator_version
             profile._mark_saved(self)
@@ -217,7 +217,7 @@ class ProfileAggregate(Aggregate):
 
     def snapshot_state(self) -> JsonDict:
         """The state as JSON values, for a snapshot."""
-        state = {name: copy.deepcopy(getattr(self, name)) for name in self._VALUES}
+        state = {name: json_copy(getattr(self, name)) for name in self._VALUES}
         for name in self._TIMES:
             moment = getattr(self, name)
             state[name] = None if moment is None else to_us(moment)
@@ -258,7 +258,7 @@ class ProfileAggregate(Aggregate):
         self._end_life()
         self.live, self.removed = True, False
         self.store_name, self.key = event.store_name, event.key
-        self.data = copy.deepcopy(event.data)
+        self.data = json_copy(event.data)
         self.created_at = event.timestamp
         self.session_load_count = 0
         self.life_version = event.originator_version
@@ -354,10 +354,13 @@ class ProfileAggregate(Aggregate):
 
     def save(self, session: Session, epoch: int, now: datetime, data: JsonDict | None,
              metadata: JsonDict | None = None, user_ids: list[int] | None = None,
-             processed_messages: Iterable[int] = ()) -> None:
-        """Record the owner's data as a patch from the last saved data (None: an empty patch)."""
+             processed_messages: Iterable[int] = (), *, patch: list[JsonDict] | None = None) -> None:
+        """Record the owner's data as a patch from the last saved data (None: an empty patch).
+        `patch`, instead of `data`: that patch from this profile's data, already made (and
+        checked) by the caller, whose values it may keep."""
         self.check_owner(session, epoch)
-        patch = [] if data is None else make_patch(self.data, data)
+        if patch is None:
+            patch = [] if data is None else make_patch(self.data, data)
         if metadata is not None and _same_json(metadata, self.metadata):
             metadata = None
         if user_ids is not None and list(user_ids) == self.user_ids:
@@ -405,7 +408,7 @@ class ProfileAggregate(Aggregate):
             self.trigger_event(self.SessionEnded, timestamp=stamp, session=None,
                                reason="Overwritten", ended_session=self.session)
         self.trigger_event(self.Overwritten, timestamp=stamp, session=None, from_version=read_version,
-                           data=copy.deepcopy(data), metadata=copy.deepcopy(metadata),
+                           data=json_copy(data), metadata=copy.deepcopy(metadata),
                            user_ids=list(user_ids), processed_messages=sorted(processed_messages))
 
     def remove(self, now: datetime) -> None:

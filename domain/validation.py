@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from .diff import detached, make_patch
 from .errors import DataError, InvalidKeyError
 
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what the JSON encoder can write exactly
@@ -89,9 +90,58 @@ def encode_json(value: Any, path: str, max_bytes: int) -> bytes:
 
 
 def encode_and_copy(value: Any, path: str, max_bytes: int) -> tuple[bytes, Any]:
-    """`encode_json` and the value read back from it: a private copy equal to `value`."""
-    encoded = encode_json(value, path, max_bytes)
-    return encoded, orjson.loads(encoded)
+    """`encode_json` and the value read back from it (a private copy equal to `value`), checked
+    at C speed: encoded, decoded and compared, walked only to name a problem found."""
+    encoded = _encode_checked(value, path, max_bytes)
+    copied = orjson.loads(encoded)
+    if copied != value:  # a tuple, a NaN, a UUID or an Enum encodes, but comes back otherwise
+        raise DataError(json_problem(value, path) or f"{path}: not JSON-compatible")
+    return encoded, copied
+
+
+def checked_patch(base: dict[str, Any], value: Any, path: str, max_bytes: int) -> list[dict[str, Any]]:
+    """The patch from `base` (stored, checked data) to `value`, with `value` checked as
+    `encode_json` checks it, at a cost that grows with the change: the encoder refuses what
+    JSON cannot hold (sets, bytes, non-str keys, subclasses, 64-bit overflow) and gives the
+    size; what the patch leaves out is equal to checked data; what it carries is walked.
+    Its values are private copies."""
+    encoded = _encode_checked(value, path, max_bytes)
+    patch = make_patch(base, value, encoded)
+    for op in patch:
+        if "value" in op:
+            problem = json_problem(op["value"], _subscript(path, value, op["path"]))
+            if problem:
+                raise DataError(problem)
+    return detached(patch)
+
+
+_REFUSE_SUBCLASSES = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+                      | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def _encode_checked(value: Any, path: str, max_bytes: int) -> bytes:
+    """Compact JSON of a dict within max_bytes, by the encoder alone (see checked_patch)."""
+    if type(value) is not dict:
+        raise DataError(f"{path}: {type(value).__name__}, not dict")
+    try:
+        encoded = orjson.dumps(value, option=_REFUSE_SUBCLASSES)
+    except TypeError as error:
+        raise DataError(json_problem(value, path) or f"{path}: not JSON-compatible ({error})") from None
+    if len(encoded) > max_bytes:
+        raise DataError(f"{path}: {len(encoded)} bytes, over the limit of {max_bytes}")
+    return encoded
+
+
+def _subscript(path: str, document: Any, pointer: str) -> str:
+    """A JSON Pointer into `document` written as `path['key'][3]`."""
+    where, here = path, document
+    for step in pointer[1:].split("/") if pointer else ():
+        if type(here) is list and step.isdigit():
+            where, here = f"{where}[{step}]", here[int(step)] if int(step) < len(here) else None
+        else:
+            key = step.replace("~1", "/").replace("~0", "~")
+            where, here = f"{where}[{key!r}]", here.get(key) if type(here) is dict else None
+    return where
 
 
 def check_metadata(value: Any, max_chars: int) -> bytes:
