@@ -34,7 +34,7 @@ def fold_stored(rows: Iterable[tuple[int, str, bytes]], initial: ProfileAggregat
             else:
                 if version != profile.version + 1:
                     raise OriginatorVersionError(version, profile.version + 1)
-                profile._apply_saved(patch, metadata, user_ids, processed, version)
+                profile._apply_saved(patch, metadata, user_ids, processed, version, copy_values=False)
                 profile.version, last_us = version, micros
                 continue
         if profile is not None and last_us is not None:

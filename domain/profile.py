@@ -273,10 +273,11 @@ class ProfileAggregate(Aggregate):
         self.saved_at = event.timestamp
 
     def _apply_saved(self, patch: list[JsonDict], metadata: JsonDict | None, user_ids: list[int] | None,
-                     processed_messages: Iterable[int], version: int) -> None:
-        """What a Saved event does but set its times (metadata and user ids: private copies)."""
+                     processed_messages: Iterable[int], version: int, *, copy_values: bool = True) -> None:
+        """What a Saved event does but set its times (metadata and user ids: private copies; the
+        patch's values copied in unless `copy_values` is False, for a patch decoded for this)."""
         if patch:
-            self.data = apply_patch(self.data, patch)
+            self.data = apply_patch(self.data, patch, copy_values=copy_values)
         if metadata is not None:
             self.metadata = metadata
         if user_ids is not None:
