@@ -51,7 +51,8 @@ class Profile:
         self._data: dict[str, Any] = json_copy(aggregate.data)
         self._metadata: dict[str, Any] = json_copy(aggregate.metadata)
         self._user_ids: list[int] = list(aggregate.user_ids)
-        self._last_saved: dict[str, Any] = json_copy(aggregate.data)
+        self._saved_data = aggregate.data  # never changed in place (shared with the replica)
+        self._last_saved: dict[str, Any] | None = None  # its copy for game code, made when asked
         self._key_info = _key_info(aggregate)
         self._processed: list[int] = []  # message ids its handlers processed, not yet saved
         self._delivered: set[int] = set()  # message ids handed to the handlers this session
@@ -88,6 +89,8 @@ class Profile:
     @property
     def last_saved_data(self) -> dict[str, Any]:
         """What the last committed save stored (a copy distinct from `data`)."""
+        if self._last_saved is None:
+            self._last_saved = json_copy(self._saved_data)
         return self._last_saved
 
     @property
@@ -198,11 +201,18 @@ class Profile:
         if saved is not None and saved.processed:
             with self.lock:
                 self._processed = [i for i in self._processed if i not in saved.processed]
+        self._saved_data = aggregate.data
         if saved is not None and saved.data is not None:
             self._last_saved = saved.data
-        elif saved is not None and saved.patch:  # a new object: what handlers were given stays
+        elif saved is not None and saved.patch and self._last_saved is not None:
+            # a new object: what game code or handlers were given earlier stays as it was
             self._last_saved = patched(self._last_saved, saved.patch)
         self._key_info = _key_info(aggregate)
+
+    def _after_save(self) -> None:
+        """Fire on_after_save(last_saved_data), copying the data only if someone listens."""
+        if self.on_after_save.listened:
+            self.on_after_save.fire(self.last_saved_data)
 
 
 def _key_info(aggregate: ProfileAggregate) -> KeyInfo:

@@ -160,7 +160,7 @@ class Saver:
         profile._committed(profile._replica, snap)
         if touch:
             self._engine._autosave.touch(profile)
-        profile.on_after_save.fire(profile.last_saved_data)
+        profile._after_save()
 
     # ---- end -------------------------------------------------------------------------------
 
@@ -218,7 +218,7 @@ class Saver:
         profile._committed(profile._replica, snap)
         self._landed(profile)
         with profile.lock:
-            profile.on_after_save.fire(profile.last_saved_data)
+            profile._after_save()
         return True
 
     def _landed(self, profile: Profile) -> None:

@@ -60,6 +60,11 @@ class Signal:
         arguments: tuple[Any, ...] = box[0]
         return arguments
 
+    @property
+    def listened(self) -> bool:
+        """Whether a handler is connected or a wait() is waiting (else firing does nothing)."""
+        return bool(self._connections or self._waiters)
+
     def fire(self, *args: Any) -> None:
         """Run every handler with `args` (internal)."""
         with self._lock:

@@ -96,7 +96,7 @@ def _commit(engine: Engine, profiles: list[Profile], before: list[tuple[Any, Any
     for profile, snap in zip(profiles, snaps, strict=True):
         profile._committed(profile._replica, snap)
         engine._autosave.touch(profile)
-        profile.on_after_save.fire(profile.last_saved_data)
+        profile._after_save()
 
 
 def _write_all(engine: Engine, profiles: list[Profile], snaps: list[Snapshot]) -> None:

@@ -54,15 +54,17 @@ def _shared_copy(value: T) -> T:
     return value
 
 
-def deepcopy_sharing_immutables(obj: T, memo: dict[int, Any], json_names: Collection[str] = ()) -> T:
+def deepcopy_sharing_immutables(obj: T, memo: dict[int, Any], json_names: Collection[str] = (),
+                                shared_names: Collection[str] = ()) -> T:
     """`copy.deepcopy(obj)` for an object whose state is its __dict__, sharing the attributes
     that cannot change (strings, numbers, datetimes, UUIDs): deepcopy rebuilds each datetime
     through __reduce__, which was most of the time of a read from the aggregate cache. The
-    attributes named in `json_names` hold JSON values and are copied with json_copy."""
+    attributes named in `json_names` hold JSON values and are copied with json_copy; those in
+    `shared_names` are never changed in place, and are shared."""
     copied = object.__new__(type(obj))
     memo[id(obj)] = copied
     copied.__dict__.update({
-        name: value if type(value) in _IMMUTABLE
+        name: value if type(value) in _IMMUTABLE or name in shared_names
         else json_copy(value) if name in json_names else copy.deepcopy(value, memo)
         for name, value in obj.__dict__.items()
     })

@@ -265,22 +265,30 @@ def apply_patch(document: Any, patch: list[Op], *, copy_values: bool = True) -> 
     return document
 
 
-def patched(document: Any, patch: list[Op]) -> Any:
+def patched(document: Any, patch: list[Op], *, copy_values: bool = True, copied: set[int] | None = None
+            ) -> Any:
     """A new document: `document` with `patch` applied, `document` left as it was. Only the
-    containers the patch changes are copied (the rest is shared), and the values copied in."""
-    result = _patched_copy(document, patch, copy_values=True)
+    containers the patch changes are copied (the rest is shared), and the values copied in
+    unless `copy_values` is False. `copied` holds the ids of containers made by earlier calls
+    that nothing else shares: they are changed in place (a fold of many patches copies each
+    container once); the containers this call makes are added to it."""
+    result = _patched_copy(document, patch, copy_values, copied)
     if result is _MISSING:
-        return apply_patch(json_copy(document), patch)
+        return apply_patch(json_copy(document), patch, copy_values=copy_values)
     return result
 
 
-def _patched_copy(document: Any, patch: list[Op], copy_values: bool = False) -> Any:
+def _patched_copy(document: Any, patch: list[Op], copy_values: bool = False,
+                  copied: set[int] | None = None) -> Any:
     """`document` with `patch` applied, copying only the containers the patch changes (the
     rest is shared with `document`); _MISSING if an operation does not apply directly."""
     if type(document) not in (dict, list):
         return _MISSING
-    root = _shallow(document)
-    copied = {id(root)}
+    copied = set() if copied is None else copied
+    root = document
+    if id(root) not in copied:
+        root = _shallow(document)
+        copied.add(id(root))
     for op in patch:
         if not _apply_direct(root, op, copy_values, copied):
             return _MISSING

@@ -23,6 +23,7 @@ def fold_stored(rows: Iterable[tuple[int, str, bytes]], initial: ProfileAggregat
     building each event object and going through mutate() was most of a point-in-time read.
     Other rows are decoded and replayed."""
     profile, last_us = initial, None
+    copied: set[int] = set()  # containers this fold made: changed in place by later patches
     for version, topic, state in rows:
         if profile is not None and topic == SAVED_TOPIC:
             try:
@@ -34,7 +35,8 @@ def fold_stored(rows: Iterable[tuple[int, str, bytes]], initial: ProfileAggregat
             else:
                 if version != profile.version + 1:
                     raise OriginatorVersionError(version, profile.version + 1)
-                profile._apply_saved(patch, metadata, user_ids, processed, version, copy_values=False)
+                profile._apply_saved(patch, metadata, user_ids, processed, version, copy_values=False,
+                                     copied=copied)
                 profile.version, last_us = version, micros
                 continue
         if profile is not None and last_us is not None:

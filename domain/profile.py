@@ -15,7 +15,7 @@ from eventsourcing.domain import Snapshot as LibrarySnapshot
 from eventsourcing.utils import get_topic
 
 from .copying import deepcopy_sharing_immutables, json_copy
-from .diff import apply_patch, make_patch
+from .diff import make_patch, patched
 from .errors import ProfileStoreError, SessionLostError
 from .timeutil import from_us, to_us
 
@@ -40,15 +40,17 @@ def describe(session: Session | None) -> str:
     return "nobody" if session is None else f"{session['place_id']}/{session['job_id']}"
 
 
-_JSON_STATE = frozenset({"data", "metadata"})  # attributes that only ever hold checked JSON
+_JSON_STATE = frozenset({"metadata"})  # attributes that only ever hold checked JSON
+_SHARED_STATE = frozenset({"data"})  # JSON that is replaced, never changed in place: shared
 
 
 class ProfileAggregate(Aggregate):
     """A profile's saved data, its session owner and epoch, and the rules for changing them."""
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ProfileAggregate:
-        """The aggregate cache copies on every read: immutables shared, JSON values by orjson."""
-        return deepcopy_sharing_immutables(self, memo, _JSON_STATE)
+        """The aggregate cache copies on every read: immutables and the data shared, other JSON
+        values copied."""
+        return deepcopy_sharing_immutables(self, memo, _JSON_STATE, _SHARED_STATE)
 
     class ProfileCreated(Aggregate.Event):
         """The key came to life with the store template."""
@@ -217,7 +219,8 @@ class ProfileAggregate(Aggregate):
 
     def snapshot_state(self) -> JsonDict:
         """The state as JSON values, for a snapshot."""
-        state = {name: json_copy(getattr(self, name)) for name in self._VALUES}
+        state = {name: getattr(self, name) if name in _SHARED_STATE else json_copy(getattr(self, name))
+                 for name in self._VALUES}
         for name in self._TIMES:
             moment = getattr(self, name)
             state[name] = None if moment is None else to_us(moment)
@@ -230,8 +233,8 @@ class ProfileAggregate(Aggregate):
                       ) -> ProfileAggregate:
         """The aggregate a snapshot describes."""
         profile = cls.blank(originator_id)
-        for name in cls._VALUES:
-            setattr(profile, name, json_copy(state[name]))
+        for name in cls._VALUES:  # the data is never changed in place: it need not be copied
+            setattr(profile, name, state[name] if name in _SHARED_STATE else json_copy(state[name]))
         for name in cls._TIMES:
             setattr(profile, name, None if state[name] is None else from_us(state[name]))
         profile.messages = {message_id: message for message_id, message in state["messages"]}
@@ -273,11 +276,16 @@ class ProfileAggregate(Aggregate):
         self.saved_at = event.timestamp
 
     def _apply_saved(self, patch: list[JsonDict], metadata: JsonDict | None, user_ids: list[int] | None,
-                     processed_messages: Iterable[int], version: int, *, copy_values: bool = True) -> None:
+                     processed_messages: Iterable[int], version: int, *, copy_values: bool = True,
+                     copied: set[int] | None = None) -> None:
         """What a Saved event does but set its times (metadata and user ids: private copies; the
-        patch's values copied in unless `copy_values` is False, for a patch decoded for this)."""
+        patch's values copied in unless `copy_values` is False, for a patch decoded for this).
+
+        The data is never changed in place: the patch makes a new document that shares what it
+        did not change, so copies of the aggregate (the cache's, a Profile's last saved data)
+        share the data instead of copying it. `copied`: see diff.patched."""
         if patch:
-            self.data = apply_patch(self.data, patch, copy_values=copy_values)
+            self.data = patched(self.data, patch, copy_values=copy_values, copied=copied)
         if metadata is not None:
             self.metadata = metadata
         if user_ids is not None:

@@ -247,7 +247,10 @@ def test_a_deep_copy_shares_nothing_that_can_change(owned: ProfileAggregate) -> 
     owned.queue_message({"gift": [1]}, 10, T0)
     copied = copy.deepcopy(owned)
     assert (copied.data, copied.metadata) == (owned.data, owned.metadata)
-    copied.data["bag"][0]["sword"] = 2
+    # the data is shared: saves replace it, sharing what they did not change, and never change
+    # it in place
+    copied.save(OWNER, 1, T0, {"coins": 1, "bag": [{"sword": 2}]}, None, None)
+    assert copied.data == {"coins": 1, "bag": [{"sword": 2}]}
     copied.metadata["m"].append(2)
     copied.user_ids.append(8)
     copied.messages[1]["gift"].append(2)
@@ -256,5 +259,14 @@ def test_a_deep_copy_shares_nothing_that_can_change(owned: ProfileAggregate) -> 
     assert owned.data == {"coins": 1, "bag": [{"sword": 1}]} and owned.metadata == {"m": [1]}
     assert owned.user_ids == [7] and owned.messages[1] == {"gift": [1]}
     assert owned.session == OWNER
-    assert (copied.version, copied.saved_at, copied.id) == (owned.version, owned.saved_at, owned.id)
-    assert len(copied.collect_events()) == len(owned.collect_events()) == 2, "pending events too"
+    assert (copied.version - 1, copied.saved_at, copied.id) == (owned.version, owned.saved_at, owned.id)
+    assert (len(copied.collect_events()), len(owned.collect_events())) == (3, 2), "pending events too"
+
+
+def test_a_save_replaces_the_data_sharing_what_it_did_not_change(owned: ProfileAggregate) -> None:
+    owned.save(OWNER, 1, T0, {"coins": 1, "bag": [{"sword": 1}, {"axe": [1]}]})
+    before = owned.data
+    owned.save(OWNER, 1, T0, {"coins": 1, "bag": [{"sword": 2}, {"axe": [1]}]})
+    assert before == {"coins": 1, "bag": [{"sword": 1}, {"axe": [1]}]}, "never changed in place"
+    assert owned.data == {"coins": 1, "bag": [{"sword": 2}, {"axe": [1]}]}
+    assert owned.data["bag"][1] is before["bag"][1]
