@@ -50,7 +50,8 @@ class Engine:
         self.is_closing = False
         self._closed = False
         self._url = resolve_url(database)
-        self._live = EventLog(persistence_env(self._url), self._snapshot_interval)
+        self._live = EventLog(persistence_env(self._url), self._snapshot_interval,
+                              lambda store, key: self._key_lock((False, store, key)))
         self._mock: EventLog | None = None
         self._health = Health(self)
         self._sessions: dict[Token, Profile] = {}
@@ -127,12 +128,25 @@ class Engine:
                 self._follower.poll_if_due()
                 group_commit.auto_save(self, self._autosave.due(self.settings.auto_save_period))
             self._saver.retry_due()
+            self._flush(catch_up=not self.is_closing)
             for event_log in (self._live, self._mock):
                 if event_log is not None:
                     event_log.take_due_snapshots()
                     event_log.tidy()
         finally:
             self._pending_lock.release()
+
+    def flush_read_models(self) -> bool:
+        """Write every `profiles` row this engine owes now; False if the database failed (they stay owed)."""
+        return self._flush(catch_up=False)
+
+    def _flush(self, *, catch_up: bool) -> bool:
+        """Write the owed read-model rows of both event logs; with `catch_up`, also the rows
+        other engines left unwritten for three poll_intervals (a crashed engine's)."""
+        grace = 3 * self.settings.poll_interval if catch_up else None
+        flushed = self._live.read_models.flush(grace)
+        mock = self._mock
+        return (mock is None or mock.read_models.flush()) and flushed
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -150,7 +164,8 @@ class Engine:
             return self._live
         with self._registry:
             if self._mock is None:
-                self._mock = EventLog(memory_env(), self._snapshot_interval)
+                self._mock = EventLog(memory_env(), self._snapshot_interval,
+                                      lambda store, key: self._key_lock((True, store, key)))
             return self._mock
 
     def _key_lock(self, token: Token) -> threading.RLock:
@@ -276,6 +291,7 @@ class Engine:
         self._follower.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(left())
+        self._flush(catch_up=False)  # after the final saves, while the connections are open
         self._closed = True
         self._disconnect_when_idle(worker)
         self._closed_event.set()

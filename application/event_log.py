@@ -6,7 +6,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -18,7 +18,11 @@ from profilestore.domain.folding import fold_stored
 from profilestore.domain.profile import ProfileAggregate
 from profilestore.domain.timeutil import from_us, to_us
 
+from . import clock
 from .side_rows import ProfileRow, profile_row, side_rows
+
+if TYPE_CHECKING:
+    from .read_models import KeyLock, ReadModels
 
 log = logging.getLogger("profilestore")
 Conflict = IntegrityError  # another writer appended at our version first
@@ -75,6 +79,10 @@ class ProfileRecorderPort(Protocol):
     def insert_decided(self, prepare: Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]
                        ) -> None: ...
 
+    def write_deferred(self, rows: Sequence[dict[str, Any]], done: Sequence[tuple[str, int]]) -> None: ...
+
+    def pending_markers(self, queued_before_us: int) -> list[tuple[str, str, str, int]]: ...
+
 
 StoredRow = tuple[int, str, bytes]  # (version, topic, state) of one stored event of a stream
 # the newer stored rows of the (stream, version) pairs given, for the streams that have any
@@ -105,9 +113,11 @@ class ProfileProcessingEvent(ProcessingEvent[UUID]):
 
 
 class ProfileEvents(Application[UUID]):
-    """One engine's event store; each save also writes the time index and read-model rows."""
+    """One engine's event store; each save also writes the time index and read-model rows,
+    and leaves the rest of the read-model rows to `read_models` once it has committed."""
 
     name = "profilestore"
+    read_models: ReadModels | None = None
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save, with the processing event above."""
@@ -120,19 +130,29 @@ class ProfileEvents(Application[UUID]):
         return recordings
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> Any:
-        processing_event.saved_kwargs.update(side_rows(processing_event))
-        return super()._record(processing_event)
+        rows, deferred = side_rows(processing_event, to_us(clock.now()))
+        processing_event.saved_kwargs.update(rows)
+        recordings = super()._record(processing_event)
+        if self.read_models is not None:  # committed: the rows it left are owed now
+            self.read_models.queue(deferred)
+        return recordings
 
 
 class EventLog:
     """Loads and appends profile aggregates; library failures become DatabaseFailure."""
 
-    def __init__(self, env: dict[str, str], snapshot_interval: Callable[[], int]) -> None:
+    def __init__(self, env: dict[str, str], snapshot_interval: Callable[[], int],
+                 key_lock: KeyLock | None = None) -> None:
+        from .read_models import ReadModels  # not at the top: it imports this module
+
         self._env = env
         self._app: ProfileEvents | None = None
         self._lock = threading.Lock()
         self._snapshot_interval = snapshot_interval
         self._due_snapshots: set[tuple[UUID, int]] = set()
+        # the `profiles` rows its writes left to write later; `key_lock` gives the lock every
+        # write of a (store, key) holds
+        self.read_models = ReadModels(self, key_lock)
 
     @property
     def app(self) -> ProfileEvents:
@@ -141,9 +161,11 @@ class EventLog:
             with self._lock:
                 if self._app is None:
                     try:
-                        self._app = ProfileEvents(env=self._env)
+                        app = ProfileEvents(env=self._env)
                     except (PersistenceError, OSError) as error:
                         raise DatabaseFailure(f"cannot open the database: {error}") from None
+                    app.read_models = self.read_models
+                    self._app = app
         return self._app
 
     @property
@@ -283,6 +305,7 @@ class EventLog:
         per member, its stored aggregate or that error."""
         outcomes: list[ProfileAggregate | SessionLostError] = []
         before: dict[UUID, int] = {}
+        deferred: list[ProfileAggregate] = []
 
         def prepare(after: EventsAfter) -> tuple[Sequence[StoredEvent], dict[str, Any]]:
             outcomes.clear()
@@ -301,12 +324,14 @@ class EventLog:
                 decided.append(replica)
             processing = ProfileProcessingEvent()
             processing.collect_events(*decided)
-            return [self.app.mapper.to_stored_event(e) for e in processing.events], side_rows(processing)
+            rows, deferred[:] = side_rows(processing, to_us(clock.now()))
+            return [self.app.mapper.to_stored_event(e) for e in processing.events], rows
 
         try:
             self.recorder.insert_decided(prepare)
         except PersistenceError as error:
             raise DatabaseFailure(f"write failed: {error}") from None
+        self.read_models.queue(deferred)
         self._note_snapshots_due(before, [o for o in outcomes if isinstance(o, ProfileAggregate)])
         return outcomes
 
@@ -351,6 +376,7 @@ class EventLog:
         try:
             self.recorder.erase(profile.id, stored, REDACTED_TOPIC, redacted_state, row,
                                 profile.store_name, profile.key)
+            self.read_models.discard(profile.id)  # its row is gone and must stay gone
         except Conflict:
             raise
         except PersistenceError as error:

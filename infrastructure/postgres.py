@@ -1,10 +1,11 @@
 """The PostgreSQL persistence module: the library's recorder plus the time index and read models.
 
 Chosen by topic (`PERSISTENCE_MODULE=profilestore.infrastructure.postgres`) for
-`postgresql://` URLs. As on SQLite, a write's time rows and read-model rows go in the events'
-own transaction. The library takes an EXCLUSIVE lock on the events table for every insert (so
-notification ids commit in order); we take it first, before the side rows, so every writer
-queues at one place and side-row locks can never deadlock.
+`postgresql://` URLs. As on SQLite, a write's side rows (side_tables.py) go in the events' own
+transaction; the deferred part of `profiles` rows is written later by `write_deferred`. The
+library takes an EXCLUSIVE lock on the events table for every insert (so notification ids
+commit in order); we take it first, before the side rows, and so does `write_deferred`, so
+every writer queues at one place and side-row locks can never deadlock.
 
 Tables are created under an advisory lock, so servers that start at once don't fail with
 "tuple concurrently updated"; `create_tables=no` in the URL skips creation entirely. Every
@@ -50,6 +51,10 @@ _SIDE_TABLES = (
     "CREATE TABLE IF NOT EXISTS profile_user_ids (user_id bigint NOT NULL, store text NOT NULL,"
     " key text NOT NULL, PRIMARY KEY (user_id, store, key))",
     "CREATE INDEX IF NOT EXISTS profile_user_ids_by_profile ON profile_user_ids (store, key)",
+    # the aggregate version a row reflects (NULL in rows written before the column existed)
+    "ALTER TABLE profiles ADD COLUMN IF NOT EXISTS event_version bigint",
+    "CREATE TABLE IF NOT EXISTS profile_pending (originator_id text PRIMARY KEY, store text NOT NULL,"
+    " key text NOT NULL, event_version bigint NOT NULL, queued_us bigint NOT NULL)",
 )
 
 
@@ -108,19 +113,12 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
     def _id(self, originator_id: UUID) -> Any:
         return originator_id
 
-    def _insert_events(
-        self,
-        curs: psycopg.Cursor[Any],
-        stored_events: Sequence[StoredEvent],
-        *,
-        timestamps: Sequence[TimeRow] = (),
-        profile_rows: Sequence[tuple[str, str, ProfileRow | None]] = (),
-        **kwargs: Any,
-    ) -> None:
+    def _insert_events(self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> None:
         """Runs first in the library's insert transaction: queue for the table lock, then write
         the side rows; `_insert_stored_events` then notifies and inserts the events."""
         self._lock_table(curs)
-        self._write_side_rows(curs, timestamps, profile_rows)
+        self._write_side_rows(curs, **self.split_side_rows(kwargs))
 
     def _insert_stored_events(self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:
@@ -156,7 +154,7 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
             stored, side_rows = prepare(after)
             if stored:
                 with conn.pipeline():  # the writes in one round trip, as the library's insert does
-                    self._write_side_rows(c, side_rows["timestamps"], side_rows["profile_rows"])
+                    self._write_side_rows(c, **side_rows)
                     self._insert_stored_events(c, stored)
 
     # ---- erasure -----------------------------------------------------------------------------
@@ -170,7 +168,7 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
         """
         with self.datastore.transaction(commit=True) as c:
             self._insert_events(c, [tombstone], timestamps=[timestamp],
-                                profile_rows=[(store, key, None)])
+                                profile_rows=[(store, key, None)], cleared=[originator_id.hex])
             self._insert_stored_events(c, [tombstone])
             c.execute(SQL("UPDATE {} SET topic=%s, state=%s WHERE originator_id=%s"
                           " AND originator_version<%s").format(Identifier(self.events_table_name)),
@@ -178,6 +176,15 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
             c.execute(SQL("DELETE FROM {} WHERE originator_id=%s").format(
                 Identifier(self.snapshots_table_name)), (originator_id,))
         self.vacuum(self.events_table_name, self.snapshots_table_name, "profiles", "profile_user_ids")
+
+    def write_deferred(self, rows: Sequence[ProfileRow], done: Sequence[tuple[str, int]]) -> None:
+        """Deferred `profiles` rows and the markers they settle, in one transaction that takes
+        the events table's lock first, as every writer of these rows does: row locks taken in
+        different orders by a write and a deferred write could otherwise deadlock."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
+            self._lock_table(c)
+            with conn.pipeline():
+                self._write_deferred_rows(c, rows, done)
 
     def vacuum(self, *tables: str) -> None:
         """VACUUM the tables (outside any transaction; readers and writers are not blocked)."""

@@ -1,10 +1,14 @@
 """What both back ends store beside the events, in SQL that both accept.
 
-The time index `profile_timestamps(originator_id, originator_version, timestamp_us, kind)` and
-the read models `profiles` and `profile_user_ids` are written in the events' own transaction by
-the recorders in `sqlite.py` and `postgres.py`; this mixin holds the statements and the queries
-they share. Statements use `?` and `:name` parameters; a back end that wants another style
-rewrites them in `_sql`.
+The time index `profile_timestamps(originator_id, originator_version, timestamp_us, kind)`,
+`profile_user_ids`, a `profiles` row when a profile comes to life or is removed, and a marker
+in `profile_pending` for every other profile a write changes, are written in the events' own
+transaction by the recorders in `sqlite.py` and `postgres.py`. The rest of a `profiles` row
+(data, metadata, version, updated_time, session) is written later, coalesced
+(application/read_models.py), by `write_deferred`: only ever to a higher `event_version`, the
+aggregate version the row reflects, so it never goes backwards and never brings a removed row
+back. This mixin holds the statements and the queries both back ends share. Statements use `?`
+and `:name` parameters; a back end that wants another style rewrites them in `_sql`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ StoredRow = tuple[int, str, bytes]  # (version, topic, state) of one stored even
 EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredRow]]]
 Decide = Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]
 PROFILE_COLUMNS = ("store", "key", "originator_id", "version", "created_time", "updated_time",
-                   "data", "metadata", "user_ids", "session")
+                   "data", "metadata", "user_ids", "session", "event_version")
+# the columns a deferred write sets; user_ids changes are written in the events' transaction
+DEFERRED_COLUMNS = ("version", "updated_time", "data", "metadata", "session", "event_version")
+SIDE_ROW_KINDS = ("timestamps", "profile_rows", "user_ids", "pending", "cleared")
+# rows of `profile_user_ids` to replace: (store, key, user ids as JSON text, the ids)
+UserIdsRow = tuple[str, str, str, Sequence[int]]
+# a marker: (originator id hex, store, key, event version, queued at µs)
+PendingRow = tuple[str, str, str, int, int]
 
 UPSERT_PROFILE = (
     f"INSERT INTO profiles ({', '.join(PROFILE_COLUMNS)})"
@@ -34,6 +45,14 @@ UPSERT_PROFILE = (
     + ", ".join(f"{c}=excluded.{c}" for c in PROFILE_COLUMNS[2:])
 )
 INSERT_TIMESTAMP = "INSERT INTO profile_timestamps VALUES (?, ?, ?, ?)"
+UPDATE_DEFERRED = (  # NULL: a row written before the column existed
+    f"UPDATE profiles SET {', '.join(f'{c}=:{c}' for c in DEFERRED_COLUMNS)}"
+    " WHERE store=:store AND key=:key AND coalesce(event_version, 0) < :event_version")
+UPSERT_PENDING = (  # the first queued time stays: a marker nobody writes grows old
+    "INSERT INTO profile_pending (originator_id, store, key, event_version, queued_us)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (originator_id) DO UPDATE SET"
+    " event_version=excluded.event_version")
+DELETE_PENDING_UP_TO = "DELETE FROM profile_pending WHERE originator_id=? AND event_version<=?"
 _LIVE_FLOOR = ("(SELECT coalesce(max(originator_version), 0) FROM profile_timestamps"
                " WHERE originator_id=:id AND kind='Removed')")
 
@@ -69,12 +88,29 @@ class SideTables:
 
     # ---- writes, in the caller's transaction --------------------------------------------------
 
-    def _write_side_rows(self, c: Any, timestamps: Sequence[TimeRow],
-                         profile_rows: Sequence[tuple[str, str, ProfileRow | None]]) -> None:
+    def _write_side_rows(self, c: Any, timestamps: Sequence[TimeRow] = (),
+                         profile_rows: Sequence[tuple[str, str, ProfileRow | None]] = (),
+                         user_ids: Sequence[UserIdsRow] = (), pending: Sequence[PendingRow] = (),
+                         cleared: Sequence[str] = ()) -> None:
+        """A write's side rows: time rows; whole `profiles` rows (None: delete it); user ids
+        that changed; markers of the profiles whose rows are written later; markers to drop."""
         if timestamps:
             c.executemany(self._sql(INSERT_TIMESTAMP), timestamps)
         for store, key, row in profile_rows:
             self._write_profile_row(c, store, key, row)
+        for store, key, text, ids in user_ids:
+            c.execute(self._sql("UPDATE profiles SET user_ids=? WHERE store=? AND key=?"), (text, store, key))
+            self._write_user_ids(c, store, key, ids)
+        if pending:
+            c.executemany(self._sql(UPSERT_PENDING), pending)
+        if cleared:
+            c.executemany(self._sql("DELETE FROM profile_pending WHERE originator_id=?"),
+                          [(originator_id,) for originator_id in cleared])
+
+    @staticmethod
+    def split_side_rows(kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Take the side rows out of an insert's keyword arguments (the rest are the library's)."""
+        return {kind: kwargs.pop(kind) for kind in SIDE_ROW_KINDS if kind in kwargs}
 
     def _write_profile_row(self, c: Any, store: str, key: str, row: ProfileRow | None) -> None:
         if row is None:
@@ -82,17 +118,31 @@ class SideTables:
             c.execute(self._sql("DELETE FROM profiles WHERE store=? AND key=?"), (store, key))
             return
         c.execute(self._sql(UPSERT_PROFILE), {name: row[name] for name in PROFILE_COLUMNS})
-        if not row.get("user_ids_changed", True):
-            return
+        if row.get("user_ids_changed", True):
+            self._write_user_ids(c, store, key, row["user_id_list"])
+
+    def _write_user_ids(self, c: Any, store: str, key: str, ids: Sequence[int]) -> None:
         c.execute(self._sql("DELETE FROM profile_user_ids WHERE store=? AND key=?"), (store, key))
-        user_ids = [(user_id, store, key) for user_id in row["user_id_list"]]
+        user_ids = [(user_id, store, key) for user_id in ids]
         if user_ids:
             c.executemany(self._sql("INSERT INTO profile_user_ids VALUES (?, ?, ?)"), user_ids)
+
+    def _write_deferred_rows(self, c: Any, rows: Sequence[ProfileRow], done: Sequence[tuple[str, int]]
+                             ) -> None:
+        """Deferred `profiles` rows, each only over a lower event version, and the markers they
+        settle: (originator id hex, version written) drops the marker unless it is newer."""
+        if rows:
+            c.executemany(self._sql(UPDATE_DEFERRED),
+                          [{name: row[name] for name in ("store", "key", *DEFERRED_COLUMNS)} for row in rows])
+        if done:
+            c.executemany(self._sql(DELETE_PENDING_UP_TO), done)
 
     def _refill_read_models(
             self, c: Any, row_of: Callable[[list[StoredEvent]], tuple[str, str, ProfileRow | None]]
     ) -> int:
-        """Fill emptied read models from the events; returns the number of live profiles."""
+        """Fill emptied read models from the events (every row up to date: no marker is left
+        pending); returns the number of live profiles."""
+        c.execute("DELETE FROM profile_pending")
         count = 0
         for stream in self._streams(c):
             store, key, row = row_of(stream)
@@ -100,6 +150,12 @@ class SideTables:
                 self._write_profile_row(c, store, key, row)
                 count += 1
         return count
+
+    def pending_markers(self, queued_before_us: int) -> list[tuple[str, str, str, int]]:
+        """(originator id hex, store, key, event version) of the markers queued before then."""
+        return [(row[0], row[1], row[2], row[3]) for row in self._query(
+            "SELECT originator_id, store, key, event_version FROM profile_pending"
+            " WHERE queued_us < :before ORDER BY queued_us", {"before": queued_before_us})]
 
     # ---- the time index ------------------------------------------------------------------------
 

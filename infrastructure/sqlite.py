@@ -1,9 +1,10 @@
 """The SQLite persistence module: the library's recorder plus the time index and read models.
 
-Chosen by topic (`PERSISTENCE_MODULE=profilestore.infrastructure.sqlite`). Everything a write
-stores beside the events goes in the events' own transaction, so several engines on one file
-keep the side tables exactly once. Every connection has `secure_delete` on, so bytes that a
-save overwrites (read-model rows) or an erasure redacts are zeroed, not left in free pages.
+Chosen by topic (`PERSISTENCE_MODULE=profilestore.infrastructure.sqlite`). The side rows a
+write stores beside the events (side_tables.py) go in the events' own transaction, so several
+engines on one file keep the side tables exactly once; the deferred part of `profiles` rows is
+written later by `write_deferred`. Every connection has `secure_delete` on, so bytes that a
+write overwrites (read-model rows) or an erasure redacts are zeroed, not left in free pages.
 """
 
 from __future__ import annotations
@@ -45,11 +46,25 @@ def create_side_tables(db: sqlite_utils.Database) -> None:
 
 
 def create_read_models(db: sqlite_utils.Database) -> None:
-    """`profiles` (one row per live profile) and `profile_user_ids` (idempotent)."""
-    db.table("profiles").create(
+    """`profiles` (one row per live profile), `profile_user_ids` and `profile_pending` (the
+    profiles whose rows are written later), idempotent; a `profiles` table of an earlier version
+    gets its `event_version` column."""
+    profiles = db.table("profiles")
+    profiles.create(
         {"store": str, "key": str, "originator_id": str, "version": int, "created_time": int,
-         "updated_time": int, "data": str, "metadata": str, "user_ids": str, "session": str},
+         "updated_time": int, "data": str, "metadata": str, "user_ids": str, "session": str,
+         "event_version": int},
         pk=("store", "key"), not_null={"originator_id", "version", "data"}, if_not_exists=True)
+    if "event_version" not in profiles.columns_dict:
+        try:
+            profiles.add_column("event_version", int)
+        except sqlite3.OperationalError as error:  # another process added it meanwhile
+            if "duplicate column" not in str(error):
+                raise
+    # WITHOUT ROWID: one b-tree, so a save's marker writes one page, not a row and its key's index
+    db.execute("CREATE TABLE IF NOT EXISTS profile_pending (originator_id TEXT PRIMARY KEY,"
+               " store TEXT NOT NULL, key TEXT NOT NULL, event_version INTEGER NOT NULL,"
+               " queued_us INTEGER NOT NULL) WITHOUT ROWID")
     db.table("profile_user_ids").create({"user_id": int, "store": str, "key": str},
                                         pk=("user_id", "store", "key"), if_not_exists=True)
     # every write that can change a profile's user ids replaces its rows by (store, key): without
@@ -194,27 +209,27 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
         with self.datastore.get_connection(commit=False) as connection, connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _insert_events(
-        self,
-        c: SQLiteCursor,
-        stored_events: Sequence[StoredEvent],
-        *,
-        timestamps: Sequence[TimeRow] = (),
-        profile_rows: Sequence[tuple[str, str, ProfileRow | None]] = (),
-        **kwargs: Any,
-    ) -> Sequence[int] | None:
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+                       ) -> Sequence[int] | None:
         self._take_write_lock(c)
-        return self._insert_locked(c, stored_events, timestamps=timestamps,
-                                   profile_rows=profile_rows, **kwargs)
+        return self._insert_locked(c, stored_events, **kwargs)
 
-    def _insert_locked(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], *,
-                       timestamps: Sequence[TimeRow] = (),
-                       profile_rows: Sequence[tuple[str, str, ProfileRow | None]] = (),
-                       **kwargs: Any) -> Sequence[int] | None:
-        """The events and their side rows, in a transaction that holds the write lock."""
+    def _insert_locked(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+                       ) -> Sequence[int] | None:
+        """The events and their side rows (keyword arguments of `_write_side_rows`; the rest
+        are the library's), in a transaction that holds the write lock."""
+        side_rows = self.split_side_rows(kwargs)
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
-        self._write_side_rows(c, timestamps, profile_rows)
+        self._write_side_rows(c, **side_rows)
         return notification_ids
+
+    def write_deferred(self, rows: Sequence[ProfileRow], done: Sequence[tuple[str, int]]) -> None:
+        """Deferred `profiles` rows and the markers they settle, in one transaction."""
+        self._check_file()
+        with self.datastore.transaction(commit=True) as c:
+            self._take_write_lock(c)
+            self._write_deferred_rows(c, rows, done)
+        self._writes_since_checkpoint += 1
 
     def _take_write_lock(self, c: SQLiteCursor) -> None:
         """Take SQLite's write lock for this transaction before anything else is done in it.
@@ -256,7 +271,7 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
         self._check_file()
         with self.datastore.transaction(commit=True) as c:
             self._insert_events(c, [tombstone], timestamps=[timestamp],
-                                profile_rows=[(store, key, None)])
+                                profile_rows=[(store, key, None)], cleared=[originator_id.hex])
             c.execute(f"UPDATE {self.events_table_name} SET topic=?, state=?"
                       " WHERE originator_id=? AND originator_version<?",
                       (redacted_topic, redacted_state, originator_id.hex,
