@@ -68,7 +68,8 @@ SEED = 1_000  # profiles in the seed, which is also the small database
 DATA_BYTES = 500  # data of the scale databases' profiles (about 530 bytes of JSON)
 MEMORY_DATA_BYTES = 2_000
 BATCH = 50  # profiles per seed transaction
-TABLES = {"stored_events", "stored_snapshots", "profile_timestamps", "profiles", "profile_user_ids"}
+TABLES = {"stored_events", "stored_snapshots", "profile_timestamps", "profiles", "profile_user_ids",
+          "profile_pending"}
 
 
 def key_of(n: int) -> str:
@@ -153,13 +154,15 @@ def multiply(path: Path, seed: int, copies: int) -> None:
         raise RuntimeError(f"the engine's tables changed: {sorted(tables ^ TABLES)}; teach multiply()")
     if connection.execute("SELECT count(*) FROM stored_snapshots").fetchone()[0]:
         raise RuntimeError("the seed has snapshots; multiply() does not copy them")
+    if connection.execute("SELECT count(*) FROM profile_pending").fetchone()[0]:
+        raise RuntimeError("the seed has read-model rows still to write; close its engine first")
     number = {profile_id(STORE, key_of(i)).hex: i for i in range(seed)}
     ids = [profile_id(STORE, key_of(n)).hex for n in range(seed * copies)]
     events = connection.execute("SELECT originator_id, originator_version, topic, state"
                                 " FROM stored_events ORDER BY rowid").fetchall()
     times = connection.execute("SELECT * FROM profile_timestamps").fetchall()
     rows = connection.execute("SELECT store, key, version, created_time, updated_time, data, metadata,"
-                              " session FROM profiles").fetchall()
+                              " session, event_version FROM profiles").fetchall()
     if len(rows) != seed or connection.execute("SELECT count(*) FROM profile_user_ids").fetchone()[0] != seed:
         raise RuntimeError("the seed's read models are not one row and one user id per profile")
 
@@ -176,18 +179,18 @@ def multiply(path: Path, seed: int, copies: int) -> None:
 
     def copied_rows() -> Iterator[tuple[Any, ...]]:
         for c in range(1, copies):
-            for store, key, version, created, updated, data, metadata, session in rows:
+            for store, key, version, created, updated, data, metadata, session, event_version in rows:
                 n = c * seed + int(key[1:])
                 yield (store, key_of(n), ids[n], version, created, updated, data, metadata,
-                       orjson.dumps([user_id_of(n)]).decode(), session)
+                       orjson.dumps([user_id_of(n)]).decode(), session, event_version)
 
     connection.execute("BEGIN")
     connection.executemany("INSERT INTO stored_events (originator_id, originator_version, topic, state)"
                            " VALUES (?, ?, ?, ?)", copied_events())
     connection.executemany("INSERT INTO profile_timestamps VALUES (?, ?, ?, ?)", copied_times())
     connection.executemany("INSERT INTO profiles (store, key, originator_id, version, created_time,"
-                           " updated_time, data, metadata, user_ids, session)"
-                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", copied_rows())
+                           " updated_time, data, metadata, user_ids, session, event_version)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", copied_rows())
     connection.executemany("INSERT INTO profile_user_ids VALUES (?, ?, ?)",
                            ((user_id_of(n), STORE, key_of(n)) for n in range(seed, seed * copies)))
     connection.execute("COMMIT")
