@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.utils import get_topic
 
+from profilestore.domain.diff import patch_weight, weight
 from profilestore.domain.errors import SessionLostError
 from profilestore.domain.folding import fold_stored
 from profilestore.domain.profile import ProfileAggregate
@@ -92,6 +93,20 @@ EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredRow]]
 REDACTED_TOPIC = get_topic(ProfileAggregate.Redacted)
 
 
+SNAPSHOT_WEIGHT = 256  # patch weight (diff.weight) below which no snapshot is taken early
+
+
+def _patch_weights(events: Iterable[Any]) -> dict[UUID, int]:
+    """Per profile, the weight of the values its Saved events carry (most carry none)."""
+    weights: dict[UUID, int] = {}
+    for event in events:
+        if type(event) is ProfileAggregate.Saved and event.patch:
+            carried = patch_weight(event.patch)
+            if carried:
+                weights[event.originator_id] = weights.get(event.originator_id, 0) + carried
+    return weights
+
+
 def _project(initial: Any, events: Any) -> Any:
     """The repository's projector function: a snapshot or the first event starts the fold."""
     return ProfileAggregate.replay(events, initial)
@@ -150,6 +165,7 @@ class EventLog:
         self._lock = threading.Lock()
         self._snapshot_interval = snapshot_interval
         self._due_snapshots: set[tuple[UUID, int]] = set()
+        self._carried: dict[UUID, int] = {}  # weight of the patches since the last snapshot due
         # the `profiles` rows its writes left to write later; `key_lock` gives the lock every
         # write of a (store, key) holds
         self.read_models = ReadModels(self, key_lock)
@@ -288,13 +304,14 @@ class EventLog:
     def append(self, *profiles: ProfileAggregate) -> None:
         """Store the pending events of the aggregates in one transaction; Conflict if beaten."""
         before = {p.id: p.version - len(p.pending_events) for p in profiles}
+        weights = _patch_weights(event for p in profiles for event in p.pending_events)
         try:
             self.app.save(*profiles)
         except Conflict:
             raise
         except PersistenceError as error:
             raise DatabaseFailure(f"write failed: {error}") from None
-        self._note_snapshots_due(before, profiles)
+        self._note_snapshots_due(before, profiles, weights)
 
     def append_decided(self, members: Sequence[tuple[ProfileAggregate, Callable[[ProfileAggregate], None]]]
                        ) -> list[ProfileAggregate | SessionLostError]:
@@ -305,6 +322,7 @@ class EventLog:
         per member, its stored aggregate or that error."""
         outcomes: list[ProfileAggregate | SessionLostError] = []
         before: dict[UUID, int] = {}
+        weights: dict[UUID, int] = {}
         deferred: list[ProfileAggregate] = []
 
         def prepare(after: EventsAfter) -> tuple[Sequence[StoredEvent], dict[str, Any]]:
@@ -325,6 +343,8 @@ class EventLog:
             processing = ProfileProcessingEvent()
             processing.collect_events(*decided)
             rows, deferred[:] = side_rows(processing, to_us(clock.now()))
+            weights.clear()
+            weights.update(_patch_weights(processing.events))
             return [self.app.mapper.to_stored_event(e) for e in processing.events], rows
 
         try:
@@ -332,14 +352,26 @@ class EventLog:
         except PersistenceError as error:
             raise DatabaseFailure(f"write failed: {error}") from None
         self.read_models.queue(deferred)
-        self._note_snapshots_due(before, [o for o in outcomes if isinstance(o, ProfileAggregate)])
+        self._note_snapshots_due(before, [o for o in outcomes if isinstance(o, ProfileAggregate)], weights)
         return outcomes
 
-    def _note_snapshots_due(self, before: dict[UUID, int], profiles: Sequence[ProfileAggregate]) -> None:
+    def _note_snapshots_due(self, before: dict[UUID, int], profiles: Sequence[ProfileAggregate],
+                            weights: dict[UUID, int]) -> None:
+        """Snapshots come due every snapshot_interval versions, and sooner for a profile whose
+        patches since the last one carry as much as the profile holds (whole lists replaced,
+        as a sort does): replaying them would cost more than reading a snapshot."""
         interval = self._snapshot_interval()
         for profile in profiles:
-            for boundary in range(before[profile.id] // interval + 1, profile.version // interval + 1):
+            crossed = range(before[profile.id] // interval + 1, profile.version // interval + 1)
+            for boundary in crossed:
                 self._due_snapshots.add((profile.id, boundary * interval))
+            carried = self._carried.pop(profile.id, 0) + weights.get(profile.id, 0)
+            if crossed or not carried:
+                continue
+            if carried > max(SNAPSHOT_WEIGHT, weight(profile.data)) and profile.live:
+                self._due_snapshots.add((profile.id, profile.version))
+            else:
+                self._carried[profile.id] = carried
 
     def take_due_snapshots(self) -> None:
         """Snapshot the versions that crossed a multiple of snapshot_interval (after the commit,

@@ -60,6 +60,19 @@ def detached(patch: list[Op]) -> list[Op]:
             for op in patch]
 
 
+def weight(value: Any) -> int:
+    """Roughly what a JSON value costs to decode and copy: the elements of the containers at
+    its top."""
+    if type(value) is dict:
+        return len(value) + sum(len(item) for item in value.values() if type(item) in (dict, list))
+    return len(value) if type(value) is list else 0
+
+
+def patch_weight(patch: list[Op]) -> int:
+    """What replaying the patch costs beyond its operations: the weight of its values."""
+    return sum(weight(op.get("value")) for op in patch)
+
+
 def same(old: Any, new: Any) -> bool:
     """Equal as JSON, types included (Python's == says 1 == 1.0 == True)."""
     if old is new:

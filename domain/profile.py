@@ -366,7 +366,7 @@ class ProfileAggregate(Aggregate):
              processed_messages: Iterable[int] = (), *, patch: list[JsonDict] | None = None) -> None:
         """Record the owner's data as a patch from the last saved data (None: an empty patch).
         `patch`, instead of `data`: that patch from this profile's data, already made (and
-        checked) by the caller, whose values it may keep."""
+        checked) by the caller."""
         self.check_owner(session, epoch)
         if patch is None:
             patch = [] if data is None else make_patch(self.data, data)

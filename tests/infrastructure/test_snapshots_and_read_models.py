@@ -71,6 +71,39 @@ def test_a_profile_with_10000_events_read_at_random_times_replays_at_most_one_in
     assert latest is not None and latest.key_info.version == "10000"
 
 
+def test_whole_lists_replaced_as_often_as_the_profile_is_large_bring_a_snapshot_early(engine: Engine
+                                                                                       ) -> None:
+    store = ProfileStore("S", {"items": []}, engine=engine)
+    profile = store.start_session("k")
+    assert profile is not None
+    profile.data["items"] = [{"uid": i, "level": i % 7} for i in range(1_000)]
+    profile.save()  # an add of 1,000 elements: as much as the profile holds
+    for key in ("level", "uid", "level"):  # each sort is one replace of the whole list
+        profile.data["items"].sort(key=lambda item, key=key: (item[key], -item["uid"]))
+        profile.save()
+    engine.run_pending()
+    with sqlite3.connect(engine._live.app.factory.datastore.pool.db_name, uri=True) as db:
+        versions = [row[0] for row in db.execute("SELECT originator_version FROM stored_snapshots")]
+    assert versions and max(versions) < engine.settings.snapshot_interval
+    reads = CountingReads(engine._live.app.recorder)
+    engine._live.app.repository.cache = None  # replay from the stored rows
+    engine._live._app.recorder = reads  # type: ignore[union-attr]
+    assert store.get("k", version=profile.key_info.version).data == profile.data
+    assert max(reads.rows_per_read) <= 2, "the early snapshot stands at or next to the last sort"
+
+
+def test_small_patches_never_bring_a_snapshot_before_the_interval(engine: Engine) -> None:
+    store = ProfileStore("S", {"items": [{"qty": 0}] * 300}, engine=engine)
+    profile = store.start_session("k")
+    assert profile is not None
+    for qty in range(1, 40):
+        profile.data["items"][qty]["qty"] = qty
+        profile.save()
+    engine.run_pending()
+    with sqlite3.connect(engine._live.app.factory.datastore.pool.db_name, uri=True) as db:
+        assert db.execute("SELECT count(*) FROM stored_snapshots").fetchone()[0] == 0
+
+
 def test_a_failing_snapshot_never_makes_a_committed_save_look_failed(engine: Engine) -> None:
     engine.set_constant("SNAPSHOT_INTERVAL", 3)
     store = ProfileStore("S", {"coins": 0}, engine=engine)
