@@ -99,13 +99,17 @@ def _diff(old: Any, new: Any, path: str, exact: bool, ops: list[Op]) -> None:
     if old is new or (exact and same(old, new)):  # else equal parts are skipped below, in C
         return
     if kind is dict:
-        ops.extend({"op": "remove", "path": f"{path}/{token(key)}"} for key in old if key not in new)
+        if len(old) > len(new) or not old.keys() <= new.keys():
+            ops.extend({"op": "remove", "path": f"{path}/{token(key)}"} for key in old if key not in new)
         for key, value in new.items():
-            where = f"{path}/{token(key)}"
-            if key not in old:
-                ops.append({"op": "add", "path": where, "value": value})
+            before = old.get(key, _MISSING)
+            if before is value or (not exact and type(before) is type(value)
+                                   and type(value) not in (dict, list) and before == value):
+                continue  # most members of most saves: settled without a call
+            if before is _MISSING:
+                ops.append({"op": "add", "path": f"{path}/{token(key)}", "value": value})
             else:
-                _diff(old[key], value, where, exact, ops)
+                _diff(before, value, f"{path}/{token(key)}", exact, ops)
         return
     _diff_list(old, new, path, exact, ops)
 

@@ -108,10 +108,9 @@ def checked_patch(base: dict[str, Any], value: Any, path: str, max_bytes: int) -
     encoded = _encode_checked(value, path, max_bytes)
     patch = make_patch(base, value, encoded)
     for op in patch:
-        if "value" in op:
-            problem = json_problem(op["value"], _subscript(path, value, op["path"]))
-            if problem:
-                raise DataError(problem)
+        if "value" in op and not _is_plain(op["value"]):
+            raise DataError(json_problem(op["value"], _subscript(path, value, op["path"]))
+                            or f"{path}: not JSON-compatible")
     return detached(patch)
 
 
