@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from profilestore.domain.copying import json_copy
 
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+_json = st.recursive(  # checked JSON: what validation lets through (64-bit integers, finite floats)
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=4),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
     max_leaves=20)
 
