@@ -149,6 +149,8 @@ def _run(a: list[Any], i: int, b: list[Any], j: int) -> int:
     """How many elements from a[i] and b[j] on are equal (==), counted in C: one pass that
     stops at the first difference."""
     limit = min(len(a) - i, len(b) - j)
+    if limit <= 0 or a[i] != b[j]:  # most of an edit script's probes: no iterators built
+        return 0
     pairs = map(ne, islice(a, i, i + limit), islice(b, j, j + limit))
     return next(compress(count(), pairs), limit)
 
