@@ -4,8 +4,8 @@ A write stores, in its own transaction, only a small marker for each profile who
 row it leaves to write later (application/side_rows.py). Once it has committed, the profile is
 queued here, coalesced: per profile, the newest aggregate stored and its version. `flush` writes
 every queued row in one transaction, serialising the data then: from the aggregate the write
-stored, under the profile's key lock and only while no later write has touched it (a replica's
-data is patched in place by the next save), else from a fresh load of the committed events.
+stored, under the profile's key lock and only while no later write has touched it (so its data,
+version and times are of one write), else from a fresh load of the committed events.
 Given a grace period it also writes the rows of markers older than that which it has not queued
 itself: a crashed engine's. Every row is written only over a lower `event_version`, so it never
 goes backwards and never brings back a removed profile's row.
