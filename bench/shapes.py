@@ -27,8 +27,9 @@ Save latencies time profile.save() alone (the edit is made before the clock star
 the baseline, json.dumps plus its transaction. Between samples the engine runs run_pending()
 untimed, as its own thread would (background=False here): the WAL checkpoint every 64 commits
 and the read-model rows written off the save path; without it SQLite checkpoints 1,000 WAL
-pages inside a save's commit every ~160 saves, which no engine with its thread running does. Samples of the engine and of the baseline are
-taken in turns, so that both see the same machine load.
+pages inside a save's commit every ~160 saves, which no engine with its thread running does.
+Samples of the engine and of the baseline are taken in turns, so that both see the same machine
+load.
 """
 
 from __future__ import annotations
