@@ -182,6 +182,9 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
         the events table's lock first, as every writer of these rows does: row locks taken in
         different orders by a write and a deferred write could otherwise deadlock."""
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
+            # committed without waiting for the WAL flush: if it is lost, so is the deletion of
+            # its markers, which the writes stored durably, and the rows are written again
+            c.execute("SET LOCAL synchronous_commit = off")
             self._lock_table(c)
             with conn.pipeline():
                 self._write_deferred_rows(c, rows, done)

@@ -338,3 +338,29 @@ def test_a_save_that_failed_after_patching_the_replica_never_reaches_the_row(eng
     assert engine.flush_read_models()
     written = row(engine, "Players", "k")
     assert written["data"] == {"coins": 1} and written["event_version"] == 3
+
+
+def test_a_flush_commits_without_waiting_for_the_disk_and_leaves_saves_durable(tmp_path: Path) -> None:
+    # its markers are durable, so a lost flush is written again; the saves keep synchronous=FULL
+    with Engine(f"sqlite:///{tmp_path / 'f.db'}", background=False) as engine:
+        recorder = engine._live.recorder
+        seen: list[int] = []
+        real = recorder._write_deferred_rows  # type: ignore[attr-defined]
+
+        def write(c: Any, rows: Any, done: Any) -> None:
+            c.execute("PRAGMA synchronous")
+            seen.append(int(c.fetchone()[0]))
+            real(c, rows, done)
+
+        recorder._write_deferred_rows = write  # type: ignore[attr-defined]
+        profile = ProfileStore("Players", {"coins": 0}, engine=engine).start_session("k")
+        assert profile is not None
+        profile.data["coins"] = 3
+        assert profile.save()
+        assert engine.flush_read_models()
+        assert seen == [1], "NORMAL while the rows are written"
+        with engine._live.app.recorder.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()  # the writers' connection is back to FULL
+            cursor.execute("PRAGMA synchronous")
+            assert int(cursor.fetchone()[0]) == 2
+        assert row(engine, "Players", "k")["data"] == {"coins": 3}  # type: ignore[index]
