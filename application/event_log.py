@@ -5,22 +5,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.utils import get_topic
 
-from profilestore.domain.diff import patch_weight, weight
 from profilestore.domain.errors import SessionLostError
 from profilestore.domain.folding import fold_stored
 from profilestore.domain.profile import ProfileAggregate
 from profilestore.domain.timeutil import from_us, to_us
 
 from . import clock
+from .recorder_port import EventsAfter, ProfileRecorderPort
 from .side_rows import ProfileRow, profile_row, side_rows
+from .snapshots import SnapshotSchedule, patch_weights
 
 if TYPE_CHECKING:
     from .read_models import KeyLock, ReadModels
@@ -44,67 +45,7 @@ class CorruptStream(Exception):
         self.last_version, self.last_us = last_version, last_us
 
 
-class ProfileRecorderPort(Protocol):
-    """What the application needs of a recorder beyond the library's interface."""
-
-    def erase(self, originator_id: UUID, tombstone: StoredEvent, redacted_topic: str,
-              redacted_state: bytes, timestamp: tuple[str, int, int, str], store: str, key: str
-              ) -> None: ...
-
-    def insert_snapshot(self, snapshot: StoredEvent, redacted_topic: str) -> None: ...
-
-    def version_at(self, originator_id: UUID, at_ms: int) -> int | None: ...
-
-    def saved_versions(self, originator_id: UUID, kinds: Sequence[str], low_ms: int | None,
-                       high_ms: int | None) -> list[int]: ...
-
-    def select_history(self, originator_id: UUID) -> list[tuple[StoredEvent, int | None]]: ...
-
-    def last_reset(self, originator_id: UUID, version: int | None) -> int | None: ...
-
-    def stream_end(self, originator_id: UUID) -> tuple[int, int | None]: ...
-
-    def select_keys(self, store: str) -> list[str]: ...
-
-    def find_user(self, user_id: int) -> list[tuple[str, str]]: ...
-
-    def rebuild_read_models(self, row_of: Callable[[list[StoredEvent]], ProfileRow]) -> int: ...
-
-    def watch(self, on_change: Callable[[], None]) -> Callable[[], None] | None: ...
-
-    def tidy(self) -> None: ...
-
-    def select_rows(self, originator_id: UUID, *, gt: int | None = None, lte: int | None = None
-                    ) -> list[StoredRow]: ...
-
-    def insert_decided(self, prepare: Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]
-                       ) -> None: ...
-
-    def write_deferred(self, rows: Sequence[dict[str, Any]], done: Sequence[tuple[str, int]]) -> None: ...
-
-    def pending_markers(self, queued_before_us: int) -> list[tuple[str, str, str, int]]: ...
-
-
-StoredRow = tuple[int, str, bytes]  # (version, topic, state) of one stored event of a stream
-# the newer stored rows of the (stream, version) pairs given, for the streams that have any
-EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredRow]]]
-
-
 REDACTED_TOPIC = get_topic(ProfileAggregate.Redacted)
-
-
-SNAPSHOT_WEIGHT = 256  # patch weight (diff.weight) below which no snapshot is taken early
-
-
-def _patch_weights(events: Iterable[Any]) -> dict[UUID, int]:
-    """Per profile, the weight of the values its Saved events carry (most carry none)."""
-    weights: dict[UUID, int] = {}
-    for event in events:
-        if type(event) is ProfileAggregate.Saved and event.patch:
-            carried = patch_weight(event.patch)
-            if carried:
-                weights[event.originator_id] = weights.get(event.originator_id, 0) + carried
-    return weights
 
 
 def _project(initial: Any, events: Any) -> Any:
@@ -163,9 +104,7 @@ class EventLog:
         self._env = env
         self._app: ProfileEvents | None = None
         self._lock = threading.Lock()
-        self._snapshot_interval = snapshot_interval
-        self._due_snapshots: set[tuple[UUID, int]] = set()
-        self._carried: dict[UUID, int] = {}  # weight of the patches since the last snapshot due
+        self._snapshots = SnapshotSchedule(snapshot_interval)
         # the `profiles` rows its writes left to write later; `key_lock` gives the lock every
         # write of a (store, key) holds
         self.read_models = ReadModels(self, key_lock)
@@ -304,14 +243,14 @@ class EventLog:
     def append(self, *profiles: ProfileAggregate) -> None:
         """Store the pending events of the aggregates in one transaction; Conflict if beaten."""
         before = {p.id: p.version - len(p.pending_events) for p in profiles}
-        weights = _patch_weights(event for p in profiles for event in p.pending_events)
+        weights = patch_weights(event for p in profiles for event in p.pending_events)
         try:
             self.app.save(*profiles)
         except Conflict:
             raise
         except PersistenceError as error:
             raise DatabaseFailure(f"write failed: {error}") from None
-        self._note_snapshots_due(before, profiles, weights)
+        self._snapshots.note(before, profiles, weights)
 
     def append_decided(self, members: Sequence[tuple[ProfileAggregate, Callable[[ProfileAggregate], None]]]
                        ) -> list[ProfileAggregate | SessionLostError]:
@@ -344,7 +283,7 @@ class EventLog:
             processing.collect_events(*decided)
             rows, deferred[:] = side_rows(processing, to_us(clock.now()))
             weights.clear()
-            weights.update(_patch_weights(processing.events))
+            weights.update(patch_weights(processing.events))
             return [self.app.mapper.to_stored_event(e) for e in processing.events], rows
 
         try:
@@ -352,31 +291,13 @@ class EventLog:
         except PersistenceError as error:
             raise DatabaseFailure(f"write failed: {error}") from None
         self.read_models.queue(deferred)
-        self._note_snapshots_due(before, [o for o in outcomes if isinstance(o, ProfileAggregate)], weights)
+        self._snapshots.note(before, [o for o in outcomes if isinstance(o, ProfileAggregate)], weights)
         return outcomes
 
-    def _note_snapshots_due(self, before: dict[UUID, int], profiles: Sequence[ProfileAggregate],
-                            weights: dict[UUID, int]) -> None:
-        """Snapshots come due every snapshot_interval versions, and sooner for a profile whose
-        patches since the last one carry as much as the profile holds (whole lists replaced,
-        as a sort does): replaying them would cost more than reading a snapshot."""
-        interval = self._snapshot_interval()
-        for profile in profiles:
-            crossed = range(before[profile.id] // interval + 1, profile.version // interval + 1)
-            for boundary in crossed:
-                self._due_snapshots.add((profile.id, boundary * interval))
-            carried = self._carried.pop(profile.id, 0) + weights.get(profile.id, 0)
-            if crossed or not carried:
-                continue
-            if carried > max(SNAPSHOT_WEIGHT, weight(profile.data)) and profile.live:
-                self._due_snapshots.add((profile.id, profile.version))
-            else:
-                self._carried[profile.id] = carried
-
     def take_due_snapshots(self) -> None:
-        """Snapshot the versions that crossed a multiple of snapshot_interval (after the commit,
-        never inside a save); a failure is logged and the snapshot tried again next time."""
-        for originator_id, version in sorted(self._due_snapshots, key=lambda item: item[1]):
+        """Take the snapshots that came due (application/snapshots.py), after the commits, never
+        inside a save; a failure is logged and the snapshot tried again next time."""
+        for originator_id, version in self._snapshots.due():
             try:
                 profile = self.load(originator_id, "", "", version=version)
                 if profile.live and profile.version == version:
@@ -385,7 +306,7 @@ class EventLog:
             except (DatabaseFailure, PersistenceError) as error:
                 log.warning("snapshot of %s at version %s failed: %s", originator_id, version, error)
                 continue
-            self._due_snapshots.discard((originator_id, version))
+            self._snapshots.taken(originator_id, version)
 
     def tidy(self) -> None:
         """The store's upkeep off the writers' path (SQLite: a WAL checkpoint now and then);
