@@ -6,16 +6,21 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck pytest bench bench-quick clean
 
+# `pip -q -q` prints errors only: the build backend's warnings about editable installs (and
+# pip's own warnings) would bury the demo's first lines. A failed install still prints its
+# error and fails the target.
+PIP := $(BIN)/pip install -q -q
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(PIP) --upgrade pip
 
 $(VENV)/.installed-cli: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[cli]' --config-settings editable_mode=strict
+	$(PIP) -e '.[cli]' --config-settings editable_mode=strict
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	$(PIP) -e '.[dev]' --config-settings editable_mode=strict
 	touch $@ $(VENV)/.installed-cli
 
 demo: $(VENV)/.installed-cli
