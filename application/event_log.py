@@ -13,7 +13,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.utils import get_topic
 
-from profilestore.domain.errors import SessionLostError
+from profilestore.domain.errors import ProfileStoreError, SessionLostError
 from profilestore.domain.folding import fold_stored
 from profilestore.domain.profile import ProfileAggregate
 from profilestore.domain.timeutil import from_us, to_us
@@ -32,11 +32,13 @@ MAX_CONFLICT_RETRIES = 100
 T = TypeVar("T")
 
 
-class DatabaseFailure(Exception):
-    """A database attempt failed (locked, unreachable, I/O): worth reporting and retrying."""
+class DatabaseFailure(ProfileStoreError):
+    """A database attempt failed (locked, unreachable, I/O): worth reporting and retrying. In
+    the error tree, so that calls with no value to return on failure (find_user, erase_user,
+    rebuild_read_models) raise a ProfileStoreError."""
 
 
-class CorruptStream(Exception):
+class CorruptStream(ProfileStoreError):
     """A profile's events cannot be replayed: an undecodable row, an unknown event type, or a
     replay that does not give a dict. Carries where the stream ends, to append after it."""
 

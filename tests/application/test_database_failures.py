@@ -9,7 +9,7 @@ import pytest
 from eventsourcing.persistence import OperationalError
 from freezegun import freeze_time
 
-from profilestore import Engine, ProfileStore
+from profilestore import Engine, ProfileStore, ProfileStoreError
 
 
 class FaultyRecorder:
@@ -139,3 +139,18 @@ def test_with_cancel_start_session_keeps_retrying_past_the_timeout_until_cancell
         cancelled.set()
         thread.join(5)
         assert box == [None]
+
+
+def test_calls_with_nothing_to_return_raise_a_profilestore_error_when_the_database_fails(
+        engine: Engine, faults: FaultyRecorder) -> None:
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("disk I/O error (injected)")
+
+    faults._recorder.find_user = failing
+    with pytest.raises(ProfileStoreError, match="disk I/O error"):
+        engine.find_user(7)
+    with pytest.raises(ProfileStoreError, match="disk I/O error"):
+        engine.erase_user(7)
+    faults._recorder.rebuild_read_models = failing
+    with pytest.raises(ProfileStoreError, match="disk I/O error"):
+        engine.rebuild_read_models()
