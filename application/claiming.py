@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .store import ProfileStore
 
-Token = tuple[bool, str, str]
+Token = tuple[bool, str, str]  # (mock, store name, key): what the engine's per-key registries use
 
 
 @dataclass

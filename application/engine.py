@@ -18,7 +18,7 @@ from profilestore.domain.values import Server
 
 from . import clock, group_commit
 from .autosave import AutoSaveRing
-from .claiming import Claimer
+from .claiming import Claimer, Token
 from .event_log import DatabaseFailure, EventLog
 from .following import Follower
 from .health import Health
@@ -30,7 +30,6 @@ from .trades import transaction
 from .urls import memory_env, persistence_env, redact, resolve_url
 
 log = logging.getLogger("profilestore")
-Token = tuple[bool, str, str]
 
 
 class Engine:

@@ -45,8 +45,7 @@ class ProfileRecorderPort(Protocol):
     def select_rows(self, originator_id: UUID, *, gt: int | None = None, lte: int | None = None
                     ) -> list[StoredRow]: ...
 
-    def insert_decided(self, prepare: Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]
-                       ) -> None: ...
+    def insert_decided(self, prepare: Decide) -> None: ...
 
     def write_deferred(self, rows: Sequence[dict[str, Any]], done: Sequence[tuple[str, int]]) -> None: ...
 
@@ -56,3 +55,6 @@ class ProfileRecorderPort(Protocol):
 StoredRow = tuple[int, str, bytes]  # (version, topic, state) of one stored event of a stream
 # the newer stored rows of the (stream, version) pairs given, for the streams that have any
 EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredRow]]]
+# insert_decided's callback: given EventsAfter, the events to insert and their side rows (keyword
+# arguments of the recorder's insert)
+Decide = Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]

@@ -34,7 +34,9 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import Environment, EnvType
 from psycopg.sql import SQL, Identifier
 
-from .side_tables import Decide, ProfileRow, SideTables, StoredRow, TimeRow
+from profilestore.application.recorder_port import Decide, StoredRow
+
+from .side_tables import ProfileRow, SideTables, TimeRow
 
 log = logging.getLogger("profilestore")
 _CREATE_LOCK = 0x70726F66  # advisory lock key held while creating tables ("prof")

@@ -20,15 +20,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from profilestore.application.recorder_port import StoredRow
+
 ProfileRow = dict[str, Any]
 HistoryRow = tuple[StoredEvent, int | None]
 TimeRow = tuple[str, int, int, str]
-StoredRow = tuple[int, str, bytes]  # (version, topic, state) of one stored event of a stream
-# insert_decided's callback: given "the stored rows after these (stream, version) pairs, for
-# the streams that have any", the events to insert and their side rows (keyword arguments of
-# _insert_events).
-EventsAfter = Callable[[Sequence[tuple[UUID, int]]], dict[UUID, list[StoredRow]]]
-Decide = Callable[[EventsAfter], tuple[Sequence[StoredEvent], dict[str, Any]]]
 PROFILE_COLUMNS = ("store", "key", "originator_id", "version", "created_time", "updated_time",
                    "data", "metadata", "user_ids", "session", "event_version")
 # the columns a deferred write sets; user_ids changes are written in the events' transaction

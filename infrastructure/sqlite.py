@@ -30,7 +30,9 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment, EnvType
 
-from .side_tables import Decide, ProfileRow, SideTables, StoredRow, TimeRow
+from profilestore.application.recorder_port import Decide, StoredRow
+
+from .side_tables import ProfileRow, SideTables, TimeRow
 
 
 def create_side_tables(db: sqlite_utils.Database) -> None:
