@@ -1,4 +1,4 @@
-"""The README's escrow pattern moves an item between servers exactly once, crash or not."""
+"""The escrow pattern of docs/trades.md moves an item between servers exactly once, crash or not."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import pytest
 
 from profilestore import Engine, ProfileStore, Server, Settings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+TRADES = Path(__file__).resolve().parents[2] / "docs" / "trades.md"
 FAST = Settings(poll_interval=0.001, first_load_repeat=0.01, load_repeat_period=0.01, session_steal=0.05)
 
 
 @pytest.fixture
 def escrow() -> dict[str, Any]:
-    """send_item, flush_outbox and receive_items exactly as the README shows them."""
-    block = next(b for b in re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    """send_item, flush_outbox and receive_items exactly as docs/trades.md shows them."""
+    block = next(b for b in re.findall(r"```python\n(.*?)```", TRADES.read_text(), flags=re.S)
                  if "def send_item" in b)
     namespace: dict[str, Any] = {}
-    exec(compile(block, str(README), "exec"), namespace)
+    exec(compile(block, str(TRADES), "exec"), namespace)
     return namespace
 
 
