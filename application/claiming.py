@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from profilestore.domain.profile import ProfileAggregate, profile_id
 
 from . import clock
-from .event_log import Conflict, DatabaseFailure
+from .event_log import Conflict
+from .failures import DatabaseFailure
 from .profile import Profile
 
 if TYPE_CHECKING:

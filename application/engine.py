@@ -19,7 +19,8 @@ from profilestore.domain.values import Server
 from . import clock, group_commit
 from .autosave import AutoSaveRing
 from .claiming import Claimer, Token
-from .event_log import DatabaseFailure, EventLog
+from .event_log import EventLog
+from .failures import DatabaseFailure
 from .following import Follower
 from .health import Health
 from .profile import Profile

@@ -6,45 +6,29 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.utils import get_topic
 
-from profilestore.domain.errors import ProfileStoreError, SessionLostError
+from profilestore.domain.errors import SessionLostError
 from profilestore.domain.folding import fold_stored
 from profilestore.domain.profile import ProfileAggregate
 from profilestore.domain.timeutil import from_us, to_us
 
 from . import clock
+from .failures import CorruptStream, DatabaseFailure
+from .read_models import KeyLock, ReadModels
 from .recorder_port import EventsAfter, ProfileRecorderPort
 from .side_rows import ProfileRow, profile_row, side_rows
 from .snapshots import SnapshotSchedule, patch_weights
-
-if TYPE_CHECKING:
-    from .read_models import KeyLock, ReadModels
 
 log = logging.getLogger("profilestore")
 Conflict = IntegrityError  # another writer appended at our version first
 MAX_CONFLICT_RETRIES = 100
 T = TypeVar("T")
-
-
-class DatabaseFailure(ProfileStoreError):
-    """A database attempt failed (locked, unreachable, I/O): worth reporting and retrying. In
-    the error tree, so that calls with no value to return on failure (find_user, erase_user,
-    rebuild_read_models) raise a ProfileStoreError."""
-
-
-class CorruptStream(ProfileStoreError):
-    """A profile's events cannot be replayed: an undecodable row, an unknown event type, or a
-    replay that does not give a dict. Carries where the stream ends, to append after it."""
-
-    def __init__(self, message: str, last_version: int, last_us: int | None) -> None:
-        super().__init__(message)
-        self.last_version, self.last_us = last_version, last_us
 
 
 REDACTED_TOPIC = get_topic(ProfileAggregate.Redacted)
@@ -101,8 +85,6 @@ class EventLog:
 
     def __init__(self, env: dict[str, str], snapshot_interval: Callable[[], int],
                  key_lock: KeyLock | None = None) -> None:
-        from .read_models import ReadModels  # not at the top: it imports this module
-
         self._env = env
         self._app: ProfileEvents | None = None
         self._lock = threading.Lock()

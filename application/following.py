@@ -21,7 +21,7 @@ from eventsourcing.utils import get_topic
 from profilestore.domain.profile import ProfileAggregate
 
 from . import clock, group_commit
-from .event_log import DatabaseFailure
+from .failures import DatabaseFailure
 
 if TYPE_CHECKING:
     from .engine import Engine

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from profilestore.domain.errors import SessionLostError
 
-from .event_log import DatabaseFailure
+from .failures import DatabaseFailure
 
 if TYPE_CHECKING:
     from .engine import Engine

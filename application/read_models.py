@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
@@ -26,11 +26,22 @@ from profilestore.domain.profile import ProfileAggregate
 from profilestore.domain.timeutil import to_us
 
 from . import clock
-from .event_log import CorruptStream, DatabaseFailure, EventLog
+from .failures import CorruptStream, DatabaseFailure
 from .side_rows import deferred_row
 
 log = logging.getLogger("profilestore")
 KeyLock = Callable[[str, str], Any]  # (store, key) -> the lock every write of that key holds
+
+
+class EventLogPort(Protocol):
+    """What the read models use of the event log (application/event_log.py), which makes them."""
+
+    @property
+    def recorder(self) -> Any: ...
+
+    def load(self, originator_id: UUID, store: str, key: str) -> ProfileAggregate: ...
+
+    def query(self, method: str, *args: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ class Pending:
 class ReadModels:
     """The rows one event log's writes left to write later, and the writing of them."""
 
-    def __init__(self, event_log: EventLog, key_lock: KeyLock | None = None) -> None:
+    def __init__(self, event_log: EventLogPort, key_lock: KeyLock | None = None) -> None:
         self._event_log = event_log
         self._key_lock = key_lock
         self._queue: dict[UUID, Pending] = {}

@@ -16,7 +16,7 @@ from profilestore.domain.profile import ProfileAggregate, describe
 from profilestore.domain.validation import check_metadata, checked_patch, encode_and_copy
 
 from . import clock
-from .event_log import CorruptStream, DatabaseFailure
+from .failures import CorruptStream, DatabaseFailure
 
 if TYPE_CHECKING:
     from .engine import Engine

@@ -16,7 +16,8 @@ from profilestore.domain.validation import check_key, check_template, encode_jso
 from profilestore.domain.values import HistoryEntry, SortDirection
 
 from . import clock
-from .event_log import CorruptStream, DatabaseFailure, EventLog
+from .event_log import EventLog
+from .failures import CorruptStream, DatabaseFailure
 from .profile import Profile
 from .versions import VersionQuery, history_entries, state_at_ms
 

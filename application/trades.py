@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from profilestore.domain.errors import DataError, ProfileStoreError, SessionLostError
 
 from . import clock
-from .event_log import MAX_CONFLICT_RETRIES, Conflict, CorruptStream, DatabaseFailure
+from .event_log import MAX_CONFLICT_RETRIES, Conflict
+from .failures import CorruptStream, DatabaseFailure
 from .saving import Snapshot
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from profilestore.domain.profile import SAVED_VERSION_TYPES, ProfileAggregate, p
 from profilestore.domain.timeutil import EPOCH, from_us, to_ms
 from profilestore.domain.values import HistoryEntry, SortDirection
 
-from .event_log import CorruptStream, EventLog
+from .event_log import EventLog
+from .failures import CorruptStream
 
 if TYPE_CHECKING:
     from .profile import Profile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import uuid
@@ -163,3 +164,11 @@ def engine_settings(engine: Engine) -> dict[str, Any]:
     recorder: Any = engine._live.app.recorder
     with recorder.datastore.get_connection() as connection:
         return server_settings(connection)
+
+
+def print_table(results: list[Result]) -> None:
+    print(f"{'scenario':<52} {'value':>12} {'baseline':>12} {'ratio':>7}  target     met")
+    for result in results:
+        print(f"{result.name[:52]:<52} {result.value:>12.1f} {result.baseline_value:>12.1f}"
+              f" {result.ratio:>7.3f}  {result.target:<10} {'yes' if result.met else 'NO'}")
+        print(f"    vs {result.baseline_name}; {json.dumps(result.settings)}")

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from common import Result, database, postgres_base_url
+from common import Result, database, postgres_base_url, print_table
 from processes import hand_over, messages
 from reads import point_in_time_read, session_start
 from saves import group_commit, per_profile_saves
@@ -64,14 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results)
     args.out.write_text(json.dumps([asdict(r) for r in results], indent=2))
     return 0
-
-
-def print_table(results: list[Result]) -> None:
-    print(f"{'scenario':<52} {'value':>12} {'baseline':>12} {'ratio':>7}  target     met")
-    for result in results:
-        print(f"{result.name[:52]:<52} {result.value:>12.1f} {result.baseline_value:>12.1f}"
-              f" {result.ratio:>7.3f}  {result.target:<10} {'yes' if result.met else 'NO'}")
-        print(f"    vs {result.baseline_name}; {json.dumps(result.settings)}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from common import QUIET, Result, database, engine_settings, p99, postgres_base_url
+from common import QUIET, Result, database, engine_settings, p99, postgres_base_url, print_table
 from inventory import SEED, TEMPLATE, Edits, Players, check_equal, ms, p50, shape
 from saves import _label
 
@@ -306,8 +306,6 @@ def realistic_shapes(folder: Path, quick: bool, backend: str = "sqlite") -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    from run import print_table
-
     parser = argparse.ArgumentParser(description="the realistic-shapes family alone")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
     args = parser.parse_args(argv)
