@@ -40,7 +40,7 @@ from profilestore.infrastructure.cli_render import (
 from profilestore.infrastructure.cli_render import (
     summary as event_summary,
 )
-from profilestore.infrastructure.demo_view import show_demo
+from profilestore.simulator.view import show_demo
 
 app = typer.Typer(help="Event-sourced player profiles: demo and operator tools.",
                   no_args_is_help=True)

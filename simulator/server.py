@@ -14,13 +14,7 @@ import random
 import threading
 from typing import Any
 
-from profilestore.domain.errors import ProfileStoreError
-from profilestore.domain.values import Server
-
-from .engine import Engine
-from .profile import Profile
-from .settings import Settings
-from .store import ProfileStore
+from profilestore import Engine, Profile, ProfileStore, ProfileStoreError, Server, Settings
 
 TEMPLATE: dict[str, Any] = {"coins": 100, "earned": 0, "gift_coins": 0, "items": [], "gifts": [],
                             "granted": False}

@@ -1,6 +1,6 @@
 """The demo: a game backend on one database, with the invariants checked at the end.
 
-Several server processes (`demo_server.py`) host players who join, earn, trade atomically, hop
+Several server processes (`server.py`) host players who join, earn, trade atomically, hop
 between servers and receive gifts while offline. Midway one server is killed with SIGKILL and
 its players are recovered on the others; a bad admin script wipes one offline player's coins
 and an operator rolls that player back by replay. Then every player logs in once more (held
@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
+from profilestore import Engine, ProfileStore
+from profilestore.application import clock
+from profilestore.application.urls import resolve_url
 from profilestore.domain.timeutil import to_ms
 
-from . import clock
-from .demo_server import TEMPLATE, attach, serve
-from .engine import Engine
-from .store import ProfileStore
-from .urls import resolve_url
+from .server import TEMPLATE, attach, serve
 
 
 @dataclass

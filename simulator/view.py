@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from profilestore.application.demo import DemoReport, run_demo
+from profilestore.simulator.run import DemoReport, run_demo
 
 
 def _status_line(counters: dict[str, Any]) -> str:
