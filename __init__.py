@@ -2,10 +2,11 @@
 
 from profilestore.application.default import default_engine
 from profilestore.application.engine import Engine
-from profilestore.application.profile import Profile
+from profilestore.application.handle import Profile
 from profilestore.application.settings import Settings
 from profilestore.application.signals import Connection, Signal
 from profilestore.application.store import ProfileStore
+from profilestore.application.values import HistoryEntry, KeyInfo, Server, SortDirection
 from profilestore.application.versions import VersionQuery
 from profilestore.domain.errors import (
     DataError,
@@ -14,7 +15,6 @@ from profilestore.domain.errors import (
     SessionLostError,
     StoreClosedError,
 )
-from profilestore.domain.values import HistoryEntry, KeyInfo, Server, SortDirection
 
 __all__ = [
     "Connection",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from . import clock
 
 if TYPE_CHECKING:
-    from .profile import Profile
+    from .handle import Profile
 
 
 class AutoSaveRing:

@@ -13,7 +13,7 @@ from profilestore.domain.profile import ProfileAggregate, profile_id
 from . import clock
 from .event_log import Conflict
 from .failures import DatabaseFailure
-from .profile import Profile
+from .handle import Profile
 
 if TYPE_CHECKING:
     from .engine import Engine

@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID
 
 from profilestore.domain.errors import StoreClosedError
-from profilestore.domain.values import Server
 
 from . import clock, group_commit
 from .autosave import AutoSaveRing
@@ -22,13 +21,14 @@ from .claiming import Claimer, Token
 from .event_log import EventLog
 from .failures import DatabaseFailure
 from .following import Follower
+from .handle import Profile
 from .health import Health
-from .profile import Profile
 from .saving import Saver
 from .settings import Settings
 from .signals import Signal
 from .trades import transaction
 from .urls import memory_env, persistence_env, redact, resolve_url
+from .values import Server
 
 log = logging.getLogger("profilestore")
 

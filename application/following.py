@@ -25,7 +25,7 @@ from .failures import DatabaseFailure
 
 if TYPE_CHECKING:
     from .engine import Engine
-    from .profile import Profile
+    from .handle import Profile
 
 log = logging.getLogger("profilestore")
 PAGE = 500

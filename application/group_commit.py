@@ -22,7 +22,7 @@ from .failures import DatabaseFailure
 
 if TYPE_CHECKING:
     from .engine import Engine
-    from .profile import Profile
+    from .handle import Profile
     from .saving import Snapshot
 
 Member = tuple["Profile", "Snapshot | None"]

@@ -20,7 +20,7 @@ from .failures import CorruptStream, DatabaseFailure
 
 if TYPE_CHECKING:
     from .engine import Engine
-    from .profile import Profile
+    from .handle import Profile
 
 log = logging.getLogger("profilestore")
 

@@ -13,12 +13,12 @@ from profilestore.domain.errors import ProfileStoreError, StoreClosedError
 from profilestore.domain.profile import MessageQueueFull, ProfileAggregate, profile_id
 from profilestore.domain.timeutil import time_bound_ms
 from profilestore.domain.validation import check_key, check_template, encode_json
-from profilestore.domain.values import HistoryEntry, SortDirection
 
 from . import clock
 from .event_log import EventLog
 from .failures import CorruptStream, DatabaseFailure
-from .profile import Profile
+from .handle import Profile
+from .values import HistoryEntry, SortDirection
 from .versions import VersionQuery, history_entries, state_at_ms
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from .saving import Snapshot
 
 if TYPE_CHECKING:
     from .engine import Engine
-    from .profile import Profile
+    from .handle import Profile
 
 
 def check_trade(engine: Engine, profiles: tuple[Profile, ...]) -> list[Profile]:

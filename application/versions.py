@@ -14,13 +14,13 @@ from eventsourcing.persistence import StoredEvent
 
 from profilestore.domain.profile import SAVED_VERSION_TYPES, ProfileAggregate, profile_id
 from profilestore.domain.timeutil import EPOCH, from_us, to_ms
-from profilestore.domain.values import HistoryEntry, SortDirection
 
 from .event_log import EventLog
 from .failures import CorruptStream
+from .values import HistoryEntry, SortDirection
 
 if TYPE_CHECKING:
-    from .profile import Profile
+    from .handle import Profile
     from .store import ProfileStore
 
 _NOT_PAYLOAD = {"originator_id", "originator_version", "timestamp", "session"}

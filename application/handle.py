@@ -13,10 +13,10 @@ from profilestore.domain.diff import patched
 from profilestore.domain.errors import ProfileStoreError
 from profilestore.domain.profile import ProfileAggregate, Session
 from profilestore.domain.timeutil import to_ms
-from profilestore.domain.values import KeyInfo
 
 from . import clock
 from .signals import Signal
+from .values import KeyInfo
 
 if TYPE_CHECKING:
     from .saving import Snapshot
