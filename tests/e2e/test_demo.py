@@ -7,7 +7,7 @@ import sys
 
 
 def test_the_demo_runs_the_backend_and_every_invariant_holds(db_url: str) -> None:
-    command = [sys.executable, "-c", "from profilestore.infrastructure.cli import main; main()",
+    command = [sys.executable, "-c", "from profilestore.cli.main import main; main()",
                "demo", "--database", db_url,
                "--players", "9", "--servers", "3", "--seconds", "5"]
     try:

@@ -1,4 +1,4 @@
-"""Parsing and rendering helpers of the operator commands (`profilestore.infrastructure.cli`)."""
+"""Parsing and rendering helpers of the operator commands (`reading.py`, `writing.py`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import jsonpatch
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from profilestore import Profile, ProfileStore
 
@@ -116,6 +118,13 @@ def profile_diff(old: Profile, new: Profile) -> list[str]:
     if tuple(old.user_ids) != tuple(new.user_ids):
         lines.append(f"~ user_ids: {compact(list(old.user_ids))} -> {compact(list(new.user_ids))}")
     return lines
+
+
+def print_diff(console: Console, lines: list[str]) -> None:
+    """Patch lines coloured by kind: added, removed, replaced."""
+    styles = {"+": "green", "-": "red", "~": "yellow"}
+    for line in lines or ["(no differences)"]:
+        console.print(Text(line, style=styles.get(line[:1], "")))
 
 
 def profile_table(store: str, key: str, profile: Profile) -> Table:

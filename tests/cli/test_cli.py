@@ -19,7 +19,7 @@ from support.databases import fresh_database
 from typer.testing import CliRunner, Result
 
 from profilestore import Engine, ProfileStore
-from profilestore.infrastructure import cli
+from profilestore.cli import main, writing
 
 STORE = "PlayerData"
 PLAYER = "Player_1"
@@ -69,7 +69,7 @@ def tell_story(url: str) -> None:
 
 
 def run(*args: str, input: str | None = None) -> Result:
-    return runner.invoke(cli.app, list(args), input=input)
+    return runner.invoke(main.app, list(args), input=input)
 
 
 def ok(*args: str, input: str | None = None) -> Result:
@@ -215,7 +215,7 @@ def test_rollback_without_yes_in_a_non_interactive_shell_only_shows_the_diff(db_
 
 def test_rollback_in_an_interactive_shell_asks_and_applies_on_yes(
         db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(writing, "_interactive", lambda: True)
     result = ok("rollback", STORE, PLAYER, "--to-version", "3", "--database", db_url, input="y\n")
     assert "overwrite" in result.stdout
     assert latest_data(db_url) == {"coins": 100, "items": []}
@@ -223,7 +223,7 @@ def test_rollback_in_an_interactive_shell_asks_and_applies_on_yes(
 
 def test_rollback_in_an_interactive_shell_does_nothing_when_the_operator_says_no(
         db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(writing, "_interactive", lambda: True)
     result = ok("rollback", STORE, PLAYER, "--to-version", "3", "--database", db_url, input="n\n")
     assert "not applied" in result.stdout
     assert latest_data(db_url) == {"coins": 0, "items": []}
