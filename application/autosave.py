@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from . import clock
 
 if TYPE_CHECKING:
-    from .handle import Profile
+    from .profile_core import ProfileCore
 
 
 class AutoSaveRing:
@@ -20,11 +20,11 @@ class AutoSaveRing:
     profiles (a list with a cursor index cost a scan per save: 13 µs at 1,000 sessions)."""
 
     def __init__(self) -> None:
-        self._queue: OrderedDict[int, Profile] = OrderedDict()  # by id(profile), next visit first
+        self._queue: OrderedDict[int, ProfileCore] = OrderedDict()  # by id(profile), next visit first
         self._last = 0.0
         self._lock = threading.Lock()
 
-    def add(self, profile: Profile) -> None:
+    def add(self, profile: ProfileCore) -> None:
         """Insert just behind the cursor, so the profile is visited last in this round."""
         with self._lock:
             self._queue[id(profile)] = profile
@@ -32,16 +32,16 @@ class AutoSaveRing:
             if len(self._queue) == 1:
                 self._last = clock.seconds()
 
-    def remove(self, profile: Profile) -> None:
+    def remove(self, profile: ProfileCore) -> None:
         """Take a profile out of the ring (its session ended)."""
         with self._lock:
             self._queue.pop(id(profile), None)
 
-    def touch(self, profile: Profile) -> None:
+    def touch(self, profile: ProfileCore) -> None:
         """A manual save resets the profile's timer: move it behind the cursor."""
         self.touch_many([profile])
 
-    def touch_many(self, profiles: list[Profile]) -> None:
+    def touch_many(self, profiles: list[ProfileCore]) -> None:
         """touch() for many profiles at once: those in the ring go just behind the cursor, in
         the order the cursor would have met them."""
         moving = {id(p) for p in profiles}
@@ -55,12 +55,12 @@ class AutoSaveRing:
             if present and len(self._queue) == 1:  # alone in the ring, its slot timer restarts
                 self._last = clock.seconds()
 
-    def order(self) -> list[Profile]:
+    def order(self) -> list[ProfileCore]:
         """The active profiles in the order the cursor meets them from now on."""
         with self._lock:
             return list(self._queue.values())
 
-    def due(self, period: float) -> list[Profile]:
+    def due(self, period: float) -> list[ProfileCore]:
         """Profiles whose slot has come; each at most once per call."""
         now, picked, seen = clock.seconds(), [], set()
         with self._lock:
@@ -80,7 +80,7 @@ class AutoSaveRing:
                 self._last = now  # after a stall, do not replay the missed slots
         return picked
 
-    def _pick(self, now: float, period: float) -> Profile | None:
+    def _pick(self, now: float, period: float) -> ProfileCore | None:
         for profile in self._queue.values():
             if now - profile.loaded_at >= period / 2:
                 return profile

@@ -6,31 +6,29 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
-from profilestore.domain.profile import ProfileAggregate, profile_id
+from profilestore.domain.profile import ProfileAggregate
 
 from . import clock
-from .event_log import Conflict
-from .failures import DatabaseFailure
-from .handle import Profile
+from .profile_core import Held, Token
+from .saving import Saver
+from .sessions import Sessions
+from .settings import Settings
+from .writes import FAILED, Writes
 
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .store import ProfileStore
-
-Token = tuple[bool, str, str]  # (mock, store name, key): what the engine's per-key registries use
+H = TypeVar("H", bound=Held)
 
 
 @dataclass
-class StartJob:
+class StartJob(Generic[H]):
     """One key's start in progress on this engine; the latest caller's ticket gets the profile."""
 
     steal: bool
     cancel: Callable[[], bool] | None
     ticket: int = 0
     done: threading.Event = field(default_factory=threading.Event)
-    result: Profile | None = None
+    result: H | None = None
     cancelled: bool = False
 
     def is_cancelled(self) -> bool:
@@ -43,15 +41,23 @@ class StartJob:
 class Claimer:
     """Runs start jobs: ProfileStore's conflict protocol, with the event store as the referee."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._jobs: dict[Token, StartJob] = {}
+    def __init__(self, writes: Writes, sessions: Sessions, saver: Saver, me: dict[str, str],
+                 settings: Callable[[], Settings], closing: Callable[[], bool],
+                 news: Callable[[], int]) -> None:
+        self._writes = writes
+        self._sessions = sessions
+        self._saver = saver
+        self._me = me  # this server as the session it writes
+        self._settings = settings
+        self._closing = closing
+        self._news = news  # counts other servers' writes heard of (LISTEN): wakes a wait
+        self._jobs: dict[Token, StartJob[Any]] = {}
         self._lock = threading.Lock()
 
-    def start(self, store: ProfileStore, key: str, steal: bool,
-              cancel: Callable[[], bool] | None) -> Profile | None:
-        """Join or run the key's start job; None unless this call is the latest when it ends."""
-        token = store._token(key)
+    def start(self, token: Token, template: dict[str, Any], make: Callable[[ProfileAggregate], H],
+              steal: bool, cancel: Callable[[], bool] | None) -> H | None:
+        """Join or run the key's start job; None unless this call is the latest when it ends.
+        `make` turns the claimed aggregate into the game's profile."""
         with self._lock:
             job = self._jobs.get(token)
             runner = job is None
@@ -63,64 +69,64 @@ class Claimer:
             ticket = job.ticket
         if runner:
             try:
-                job.result = self._run(store, key, job)
+                job.result = self._run(token, template, make, job)
             finally:
                 with self._lock:
                     del self._jobs[token]
                 job.done.set()
         else:
             job.done.wait()
-        return job.result if ticket == job.ticket else None
+        result: H | None = job.result if ticket == job.ticket else None
+        return result
 
-    def _run(self, store: ProfileStore, key: str, job: StartJob) -> Profile | None:
-        engine, settings = self._engine, self._engine.settings
-        started = clock.seconds()
-        event_log, pid = engine._log(store._is_mock), profile_id(store.name, key)
-        backoff, next_reread = 1.0, 0.0
+    def _run(self, token: Token, template: dict[str, Any], make: Callable[[ProfileAggregate], H],
+             job: StartJob[H]) -> H | None:
+        writes, started = self._writes, clock.seconds()
+        next_reread = 0.0
         requested_at: datetime | None = None
 
         def stop() -> bool:
-            return engine.is_closing or job.is_cancelled()
+            return self._closing() or job.is_cancelled()
+
+        def step() -> tuple[ProfileAggregate, str, datetime]:
+            self._saver.retry_due(force=True, token=token)
+            now = clock.now()
+            replica, action = writes.decide(
+                token, lambda: writes.load_or_reset(token, template),
+                lambda replica: self._decide(replica, template, job, requested_at, next_reread, now))
+            return replica, action, now
 
         while not stop():
-            now, now_s = clock.now(), clock.seconds()
-            try:
-                engine._saver.retry_due(force=True, token=store._token(key))
-                with engine._key_lock(store._token(key)), engine._in_flight():
-                    replica = store._load_or_reset(event_log, pid, key)
-                    action = self._decide(replica, store, job, requested_at, next_reread, now)
-                    if action == "give up":
-                        return None
-                    if action in ("claim", "request"):
-                        event_log.append(replica)
-                        engine._health.answered()
-            except Conflict:
-                continue  # someone wrote first: re-read and decide again
-            except DatabaseFailure as error:
-                engine._health.report(str(error), store.name, key)
-                if job.cancel is None and now_s - started >= settings.start_session_timeout:
-                    return None
-                clock.sleep_until(clock.seconds() + backoff, stop)
-                backoff = min(backoff * 2, 20.0)
-                continue
+            outcome = writes.retrying(token, step, stop=stop, started=started,
+                                      give_up=job.cancel is None)
+            if outcome is FAILED:
+                return None
+            replica, action, now = outcome
+            now_s, settings = clock.seconds(), self._settings()
+            if action == "give up":
+                return None
             if action == "claim":
-                return self._activate(store, replica, job)
+                return self._activate(replica, make, job)
             if action == "request":
                 requested_at = now
                 next_reread = now_s + settings.first_load_repeat
             elif action == "reread":
                 next_reread = now_s + settings.load_repeat_period
             clock.sleep_until(min(now_s + settings.poll_interval, next_reread),
-                              _stop_or_news(stop, engine, engine._follower.changes))
+                              self._stop_or_news(stop))
         return None
 
-    def _decide(self, replica: ProfileAggregate, store: ProfileStore, job: StartJob,
+    def _stop_or_news(self, stop: Callable[[], bool]) -> Callable[[], bool]:
+        """Wake a wait when asked to stop, or when other servers wrote since now (LISTEN)."""
+        heard = self._news()
+        return lambda: stop() or self._news() != heard
+
+    def _decide(self, replica: ProfileAggregate, template: dict[str, Any], job: StartJob[H],
                 requested_at: datetime | None, next_reread: float, now: datetime) -> str:
         """Record the next step on the replica; returns claim, request, wait, reread or give up."""
-        engine, settings = self._engine, self._engine.settings
-        me = engine.server.as_session()
+        settings, me = self._settings(), self._me
         if not replica.live:
-            replica.create(store.template, me, now)
+            replica.create(template, me, now)
         if replica.session is None or replica.session == me:
             replica.start_session(me, now)
             return "claim"
@@ -139,18 +145,11 @@ class Claimer:
             return "claim"
         return "reread"
 
-    def _activate(self, store: ProfileStore, replica: ProfileAggregate, job: StartJob
-                  ) -> Profile | None:
-        engine = self._engine
-        profile = Profile(store, replica, session=engine.server.as_session(), read_only=False)
-        if engine.is_closing or job.is_cancelled():
-            engine._register(profile)
-            engine._saver.end(profile, "Manual")  # claimed just as we gave up: release it
+    def _activate(self, replica: ProfileAggregate, make: Callable[[ProfileAggregate], H],
+                  job: StartJob[H]) -> H | None:
+        profile = make(replica)
+        self._sessions.add(profile.core)
+        if self._closing() or job.is_cancelled():
+            self._saver.end(profile.core, "Manual")  # claimed just as we gave up: release it
             return None
-        engine._register(profile)
         return profile
-
-
-def _stop_or_news(stop: Callable[[], bool], engine: Engine, heard: int) -> Callable[[], bool]:
-    """Wake a wait when asked to stop, or when other servers wrote since `heard` (LISTEN)."""
-    return lambda: stop() or engine._follower.changes != heard

@@ -16,6 +16,6 @@ def default_engine() -> Engine:
     """The process's default engine (a new one in a forked child)."""
     global _engine, _pid
     with _lock:
-        if _engine is None or _pid != os.getpid() or _engine._closed:
+        if _engine is None or _pid != os.getpid() or _engine.parts.lifecycle.closed:
             _engine, _pid = Engine(), os.getpid()
         return _engine

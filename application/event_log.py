@@ -6,7 +6,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -27,8 +27,6 @@ from .snapshots import SnapshotSchedule, patch_weights
 
 log = logging.getLogger("profilestore")
 Conflict = IntegrityError  # another writer appended at our version first
-MAX_CONFLICT_RETRIES = 100
-T = TypeVar("T")
 
 
 REDACTED_TOPIC = get_topic(ProfileAggregate.Redacted)
@@ -193,21 +191,6 @@ class EventLog:
     def _corrupt(self, originator_id: UUID, message: str) -> CorruptStream:
         last_version, last_us = self.query("stream_end", originator_id)
         return CorruptStream(message, last_version, last_us)
-
-    def decide(self, load: Callable[[], ProfileAggregate], decide: Callable[[ProfileAggregate], T],
-               store: Callable[[ProfileAggregate], None] | None = None) -> tuple[ProfileAggregate, T]:
-        """Load, let `decide` record events on the fresh aggregate, store them; when another writer
-        appended first, load and decide again. Returns the aggregate and what `decide` returned."""
-        for _ in range(MAX_CONFLICT_RETRIES):
-            profile = load()
-            result = decide(profile)
-            if profile.pending_events:
-                try:
-                    (store or self.append)(profile)
-                except Conflict:
-                    continue
-            return profile, result
-        raise DatabaseFailure(f"gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
 
     def stored_events(self, originator_id: UUID) -> list[StoredEvent]:
         """The profile's stored rows, undecoded, oldest first."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
@@ -20,12 +19,14 @@ from eventsourcing.utils import get_topic
 
 from profilestore.domain.profile import ProfileAggregate
 
-from . import clock, group_commit
+from . import clock
+from .event_log import EventLog
 from .failures import DatabaseFailure
-
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .handle import Profile
+from .health import Health
+from .profile_core import ProfileCore
+from .saving import Saver
+from .sessions import Sessions
+from .settings import Settings
 
 log = logging.getLogger("profilestore")
 PAGE = 500
@@ -33,13 +34,23 @@ REACT_TO = [get_topic(cls) for cls in (
     ProfileAggregate.SessionRequested, ProfileAggregate.SessionStarted,
     ProfileAggregate.SessionEnded, ProfileAggregate.Removed, ProfileAggregate.MessageQueued,
 )]
+AutoSave = Callable[[list[ProfileCore]], None]
 
 
 class Follower:
-    """Reads what other servers wrote since the last poll and makes this engine's owners react."""
+    """Reads what other servers wrote since the last poll and makes this engine's owners react;
+    delivers the messages this engine sent to profiles it holds."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, live: EventLog, sessions: Sessions, saver: Saver, health: Health,
+                 auto_save: AutoSave, settings: Callable[[], Settings],
+                 wake_engine: Callable[[], None]) -> None:
+        self._live = live
+        self._sessions = sessions
+        self._saver = saver
+        self._health = health
+        self._auto_save = auto_save  # the handlers' effect with the processed ids, grouped
+        self._settings = settings
+        self._wake_engine = wake_engine
         self._last_id: int | None = None
         self._next_poll = 0.0
         self._recheck: set[UUID] = set()
@@ -49,8 +60,8 @@ class Follower:
     def start(self) -> None:
         """Begin after everything written so far (earlier events predate our sessions)."""
         try:
-            self._last_id = self._engine._live.app.recorder.max_notification_id() or 0
-            self._unwatch = self._engine._live.recorder.watch(self.wake)
+            self._last_id = self._live.recorder.max_notification_id() or 0
+            self._unwatch = self._live.recorder.watch(self.wake)
         except (PersistenceError, DatabaseFailure):
             self._last_id = None  # tried again at the first poll
 
@@ -58,7 +69,7 @@ class Follower:
         """Someone wrote: poll at the engine thread's next turn, and wake it now."""
         self.changes += 1
         self._next_poll = 0.0
-        self._engine._wakeup.set()
+        self._wake_engine()
 
     def stop(self) -> None:
         """Stop listening (polling stops with the engine thread)."""
@@ -71,20 +82,20 @@ class Follower:
         now = clock.seconds()
         if now < self._next_poll:
             return
-        self._next_poll = now + self._engine.settings.poll_interval
+        self._next_poll = now + self._settings().poll_interval
         try:
             self.poll()
         except DatabaseFailure as error:
-            self._engine._health.report(f"following other servers failed: {error}")
+            self._health.report(f"following other servers failed: {error}")
 
     def poll(self) -> None:
         """Read every new notification of interest and react to it."""
-        recorder = self._engine._live.app.recorder
+        recorder = self._live.recorder
         try:
             if self._last_id is None:
                 self._last_id = recorder.max_notification_id() or 0
                 if self._unwatch is None:
-                    self._unwatch = self._engine._live.recorder.watch(self.wake)
+                    self._unwatch = recorder.watch(self.wake)
                 return
             recheck, self._recheck = self._recheck, set()
             delivered = [p for p in map(self._react, recheck) if p is not None]
@@ -95,24 +106,36 @@ class Follower:
                     self._last_id = page[-1].id
                 # one re-read per profile covers all its notifications in the page
                 for originator_id in dict.fromkeys(UUID(str(n.originator_id)) for n in page):
-                    profile = self._react(originator_id)
-                    if profile is not None:
-                        delivered.append(profile)
+                    core = self._react(originator_id)
+                    if core is not None:
+                        delivered.append(core)
                 if len(page) < PAGE:
                     break
         except PersistenceError as error:
             raise DatabaseFailure(f"read failed: {error}") from None
         # the handlers' effect with the processed ids: one transaction for every profile
-        group_commit.auto_save(self._engine, list(dict.fromkeys(delivered)))
+        self._auto_save(list(dict.fromkeys(delivered)))
 
-    def _react(self, originator_id: UUID) -> Profile | None:
+    def _react(self, originator_id: UUID) -> ProfileCore | None:
         """React to news of a held profile; the profile when new messages were delivered."""
-        profile = self._engine._held(originator_id)
-        if profile is None or not profile.is_active():
+        core = self._sessions.held(originator_id)
+        if core is None or not core.is_active():
             return None
         try:
-            return profile if self._engine._saver.react(profile) else None
+            return core if self._saver.react(core) else None
         except DatabaseFailure as error:
-            self._engine._health.report(str(error), profile.profile_store.name, profile.key)
+            self._health.report(str(error), core.store_name, core.key)
             self._recheck.add(originator_id)  # look again at the next poll
             return None
+
+    def deliver_inbox(self) -> None:
+        """Deliver the messages this engine sent to profiles it holds (store.message)."""
+        delivered = []
+        for core in self._sessions.take_inbox():
+            try:
+                if self._saver.react(core):
+                    delivered.append(core)
+            except DatabaseFailure as error:
+                self._health.report(str(error), core.store_name, core.key)
+                self._sessions.sent_to(core)
+        self._auto_save(delivered)  # the handlers' effect, with the processed ids

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from . import clock
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from .settings import Settings
+from .signals import Signal
 
 log = logging.getLogger("profilestore")
 
@@ -18,8 +17,11 @@ log = logging.getLogger("profilestore")
 class Health:
     """Counts failed database attempts and turns critical state on and off as the settings say."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, settings: Callable[[], Settings], on_error: Signal,
+                 on_critical_toggle: Signal) -> None:
+        self._settings = settings
+        self._on_error = on_error
+        self._on_critical_toggle = on_critical_toggle
         self._errors: deque[float] = deque()
         self._lock = threading.Lock()
         self.is_critical = False
@@ -31,7 +33,7 @@ class Health:
         log.warning("%s (store %r, key %r)", message, store_name, key)
         with self._lock:
             self._errors.append(clock.seconds())
-        self._engine.on_error.fire(message, store_name, key)
+        self._on_error.fire(message, store_name, key)
 
     def answered(self) -> None:
         """The database answered: the state becomes Access, once."""
@@ -45,7 +47,7 @@ class Health:
 
     def tick(self) -> None:
         """Expire old errors and enter or leave critical state (ProfileStore's heartbeat rule)."""
-        settings, now = self._engine.settings, clock.seconds()
+        settings, now = self._settings(), clock.seconds()
         with self._lock:
             count = len(self._errors)
             toggle: bool | None = None
@@ -59,4 +61,4 @@ class Health:
                 self._errors.popleft()
         if toggle is not None:
             log.warning("critical state %s", "entered" if toggle else "left")
-            self._engine.on_critical_toggle.fire(toggle)
+            self._on_critical_toggle.fire(toggle)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 
 from .side_rows import ProfileRow
 
@@ -41,6 +41,12 @@ class ProfileRecorderPort(Protocol):
     def watch(self, on_change: Callable[[], None]) -> Callable[[], None] | None: ...
 
     def tidy(self) -> None: ...
+
+    def max_notification_id(self) -> int | None: ...
+
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *, inclusive_of_start: bool = True
+                             ) -> Sequence[Notification]: ...
 
     def select_rows(self, originator_id: UUID, *, gt: int | None = None, lte: int | None = None
                     ) -> list[StoredRow]: ...

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
-from uuid import UUID
 
 from profilestore.domain.errors import ProfileStoreError, StoreClosedError
 from profilestore.domain.profile import MessageQueueFull, ProfileAggregate, profile_id
@@ -15,18 +13,18 @@ from profilestore.domain.timeutil import time_bound_ms
 from profilestore.domain.validation import check_key, check_template, encode_json
 
 from . import clock
-from .event_log import EventLog
-from .failures import CorruptStream, DatabaseFailure
+from .failures import CorruptStream
 from .handle import Profile
+from .profile_core import ProfileCore, Token
 from .values import HistoryEntry, SortDirection
-from .versions import VersionQuery, history_entries, state_at_ms
+from .versions import SAVED_KINDS, VersionQuery, history_entries, state_at_ms
+from .writes import FAILED
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .parts import Parts
 
-log = logging.getLogger("profilestore")
 T = TypeVar("T")
-_FAILED: Any = object()
 
 
 class ProfileStore:
@@ -64,103 +62,130 @@ class ProfileStore:
                 self._mock = mock
         return self._mock
 
-    def _token(self, key: str) -> tuple[bool, str, str]:
-        return self._is_mock, self.name, key
+    @property
+    def _parts(self) -> Parts:
+        return self.engine.parts
 
-    def _key(self, key: object) -> str:
-        return check_key(key, "profile key", self.engine.settings.max_key_length)
+    def _token(self, key: object) -> Token:
+        """The checked key as the engine's token for it."""
+        return Token(self._is_mock, self.name,
+                     check_key(key, "profile key", self.engine.settings.max_key_length))
+
+    def _profile(self, replica: ProfileAggregate, token: Token, read_only: bool) -> Profile:
+        session = replica.session if read_only else self.engine.server.as_session()
+        core = ProfileCore(replica, token, session=session, read_only=read_only, owner=self.engine)
+        return Profile(self, core)
 
     # ---- sessions ------------------------------------------------------------------------
 
     def start_session(self, key: str, *, steal: bool = False,
                       cancel: Callable[[], bool] | None = None) -> Profile | None:
         """Claim the profile's session; blocks until claimed or given up (None)."""
-        key = self._key(key)
+        token = self._token(key)
         if cancel is not None and not callable(cancel):
             raise TypeError(f"cancel must be callable, not {type(cancel).__name__}")
         engine = self.engine
         if engine.is_closing:
             return None
-        if threading.current_thread() is engine._thread:
+        if self._parts.lifecycle.on_engine_thread():
             raise ProfileStoreError("start_session() on the engine thread would deadlock")
-        if engine._active(self._token(key)) is not None:
-            raise ProfileStoreError(f"profile {self.name!r}/{key!r} is already active on this engine")
-        return engine._claimer.start(self, key, bool(steal), cancel)
+        if self._parts.sessions.active(token) is not None:
+            raise ProfileStoreError(f"profile {self.name!r}/{token.key!r} is already active on this engine")
+        return self._parts.claimer.start(
+            token, self._template, lambda replica: self._profile(replica, token, False),
+            bool(steal), cancel)
 
     # ---- reads ---------------------------------------------------------------------------
 
     def get(self, key: str, version: int | str | None = None, *, at: Any = None) -> Profile | None:
         """A read-only profile: the latest state, a saved version, or the state as of `at`."""
-        key = self._key(key)
+        token = self._token(key)
         if version is not None and at is not None:
             raise ValueError("give version or at, not both")
         wanted = _parse_version(version)
         at_ms = None if at is None else time_bound_ms(at, "at")
         if self.engine.is_closing:
             return None
-        event_log, pid = self.engine._log(self._is_mock), profile_id(self.name, key)
+        writes = self._parts.writes
 
         def read() -> ProfileAggregate | None:
             try:
                 if at_ms is not None:
-                    return state_at_ms(event_log, self.name, key, at_ms)
-                replica = event_log.load(pid, self.name, key, version=wanted)
+                    return state_at_ms(writes.log_of(token), self.name, token.key, at_ms)
+                replica = writes.load(token, version=wanted)
             except CorruptStream as corrupt:
-                return self._template_view(event_log, pid, key, corrupt) if wanted is None else None
+                return self._template_view(token, corrupt) if wanted is None else None
             if wanted is not None and replica.saved_version != wanted:
                 return None
             return replica
 
-        replica = self._retrying(key, read)
-        if replica is _FAILED or replica is None or not replica.live:
+        replica = writes.retrying(token, read)
+        if replica is FAILED or replica is None or not replica.live:
             return None
-        return self._read_only(replica)
-
-    def _read_only(self, replica: ProfileAggregate) -> Profile:
-        return Profile(self, replica, session=replica.session, read_only=True)
+        return self._profile(replica, token, True)
 
     def version_query(self, key: str, sort_direction: SortDirection | str = SortDirection.ASCENDING,
-                      min_date: Any = None, max_date: Any = None) -> VersionQuery:
+                      min_date: Any = None, max_date: Any = None) -> VersionQuery[Profile]:
         """One read-only profile per saved version in [min_date, max_date], oldest first by default."""
-        key = self._key(key)
+        token = self._token(key)
         direction = SortDirection(sort_direction)
         low = None if min_date is None else time_bound_ms(min_date, "min_date")
         high = None if max_date is None else time_bound_ms(max_date, "max_date")
-        return VersionQuery(self, key, direction, low, high)
+        writes, pid = self._parts.writes, profile_id(self.name, token.key)
+
+        def versions() -> list[int]:
+            if low is not None and high is not None and low > high:
+                return []
+            found = writes.retrying(token, lambda: writes.log_of(token).query(
+                "saved_versions", pid, SAVED_KINDS, low, high))
+            if not isinstance(found, list):
+                return []
+            return found[::-1] if direction is SortDirection.DESCENDING else found
+
+        def read(version: int) -> Profile | None:
+            def attempt() -> ProfileAggregate | None:
+                try:
+                    replica = writes.load(token, version=version)
+                except CorruptStream:
+                    return None  # a version that cannot be replayed is left out; nothing is written
+                return replica if replica.live and replica.saved_version == version else None
+
+            replica = writes.retrying(token, attempt)
+            if not isinstance(replica, ProfileAggregate):
+                return None
+            return self._profile(replica, token, True)
+
+        return VersionQuery(versions, read, lambda: self.engine.is_closing)
 
     def history(self, key: str, *, since: Any = None, until: Any = None) -> list[HistoryEntry]:
         """The profile's events, oldest first, between `since` and `until` (inclusive)."""
-        key = self._key(key)
+        token = self._token(key)
         low = None if since is None else time_bound_ms(since, "since")
         high = None if until is None else time_bound_ms(until, "until")
         self._check_open()
-        event_log, pid = self.engine._log(self._is_mock), profile_id(self.name, key)
-        entries = self._retrying(key, lambda: history_entries(
+        event_log, pid = self._parts.writes.log_of(token), profile_id(self.name, token.key)
+        entries = self._answered(token, lambda: history_entries(
             event_log.query("select_history", pid), event_log.decode, low, high))
-        if entries is _FAILED:
-            raise StoreClosedError("the database did not answer; see on_error")
         return list(entries)
 
     def keys(self) -> Iterator[str]:
         """Keys with live profiles, ascending."""
         self._check_open()
-        event_log = self.engine._log(self._is_mock)
-        keys = self._retrying("", lambda: event_log.query("select_keys", self.name))
-        if keys is _FAILED:
-            raise StoreClosedError("the database did not answer; see on_error")
-        return iter(keys)
+        token = Token(self._is_mock, self.name, "")
+        event_log = self._parts.writes.log_of(token)
+        return iter(self._answered(token, lambda: event_log.query("select_keys", self.name)))
 
     # ---- writes without a session ----------------------------------------------------------
 
     def message(self, key: str, message: dict[str, Any]) -> bool:
         """Send a message to the profile, held or not; True once committed. False (and on_error)
         when the profile already holds max_message_queue messages."""
-        key = self._key(key)
-        engine = self.engine
+        token = self._token(key)
+        engine, parts = self.engine, self._parts
         encode_json(message, "message", engine.settings.max_data_bytes)
         if engine.is_closing:
             return False
-        event_log, pid = engine._log(self._is_mock), profile_id(self.name, key)
+        writes = parts.writes
 
         def queue(replica: ProfileAggregate) -> bool:
             if not replica.live:
@@ -168,101 +193,41 @@ class ProfileStore:
             try:
                 replica.queue_message(message, engine.settings.max_message_queue, clock.now())
             except MessageQueueFull as full:
-                engine._health.report(str(full), self.name, key)
+                writes.health.report(str(full), self.name, token.key)
                 return False
             return True
 
-        def send() -> bool:
-            with engine._key_lock(self._token(key)), engine._in_flight():
-                return event_log.decide(lambda: self._load_or_reset(event_log, pid, key), queue)[1]
-
-        sent = self._retrying(key, send)
-        if sent is _FAILED:
+        sent = writes.retrying(token, lambda: writes.decide(
+            token, lambda: writes.load_or_reset(token, self._template), queue)[1])
+        if sent is FAILED:
             return False
-        held = engine._active(self._token(key))
+        held = parts.sessions.active(token)
         if sent and held is not None:
-            engine._inbox_add(held)  # delivered by this engine's next run_pending
+            parts.sessions.sent_to(held)  # delivered by this engine's next run_pending
         return bool(sent)
 
     def remove(self, key: str) -> bool:
         """Erase the profile: a tombstone, every earlier event redacted, the session ended."""
-        key = self._key(key)
-        if self.engine.is_closing:
-            return False
-        engine, pid = self.engine, profile_id(self.name, key)
-        event_log = engine._log(self._is_mock)
+        return self._parts.remover.remove(self._token(key))
 
-        unreadable: list[ProfileAggregate] = []
+    # ---- helpers ----------------------------------------------------------------------------
 
-        def load() -> ProfileAggregate:
-            try:
-                return event_log.load(pid, self.name, key)
-            except CorruptStream as corrupt:
-                unreadable.append(event_log.after_corrupt(pid, self.name, key, corrupt))
-                return unreadable[-1]
-
-        def tombstone(replica: ProfileAggregate) -> bool:
-            if replica.live or replica in unreadable:  # erasure reaches unreadable rows too
-                replica.remove(clock.now())
-            return True
-
-        def erase() -> bool:
-            engine._saver.retry_due(force=True, token=self._token(key))
-            with engine._key_lock(self._token(key)), engine._in_flight():
-                return event_log.decide(load, tombstone, event_log.erase)[1]
-
-        result = self._retrying(key, erase)
-        if result is _FAILED:
-            return False
-        active = engine._active(self._token(key))
-        if active is not None:
-            engine._saver.lose(active, "the profile was removed")
-        return True
-
-    # ---- corrupt events -------------------------------------------------------------------------
-
-    def _load_or_reset(self, event_log: EventLog, pid: UUID, key: str) -> ProfileAggregate:
-        """The profile to write to; if its events cannot be replayed, fire on_overwrite and
-        restart it from the template with a pending Reset (the corrupt rows stay untouched)."""
-        try:
-            return event_log.load(pid, self.name, key)
-        except CorruptStream as corrupt:
-            log.warning("profile %r/%r cannot be replayed (%s): resetting it", self.name, key, corrupt)
-            self.engine.on_overwrite.fire(self.name, key)
-            replica = event_log.after_corrupt(pid, self.name, key, corrupt)
-            replica.reset(self._template, clock.now())
-            return replica
-
-    def _template_view(self, event_log: EventLog, pid: UUID, key: str, corrupt: CorruptStream
-                       ) -> ProfileAggregate:
+    def _template_view(self, token: Token, corrupt: CorruptStream) -> ProfileAggregate:
         """What get() shows of a profile that cannot be replayed: the template, nothing written."""
-        replica = event_log.after_corrupt(pid, self.name, key, corrupt)
+        replica = self._parts.writes.after_corrupt(token, corrupt)
         replica.reset(self._template, clock.now())
         replica.collect_events()  # never stored
         return replica
 
-    # ---- helpers ----------------------------------------------------------------------------
-
     def _check_open(self) -> None:
-        if self.engine._closed:
-            raise StoreClosedError("the engine is closed")
+        self._parts.lifecycle.check_open()
 
-    def _retrying(self, key: str, attempt: Callable[[], T]) -> T:
-        """Retry database failures with backoff up to start_session_timeout; _FAILED after."""
-        engine = self.engine
-        started, backoff = clock.seconds(), 1.0
-        while True:
-            try:
-                result = attempt()
-            except DatabaseFailure as error:
-                engine._health.report(str(error), self.name, key)
-                if engine.is_closing or clock.seconds() - started >= engine.settings.start_session_timeout:
-                    return _FAILED  # type: ignore[no-any-return]
-                clock.sleep_until(clock.seconds() + backoff, lambda: engine.is_closing)
-                backoff = min(backoff * 2, 20.0)
-                continue
-            engine._health.answered()
-            return result
+    def _answered(self, token: Token, attempt: Callable[[], T]) -> T:
+        """`attempt`, retried on database failures; StoreClosedError if it never answered."""
+        result = self._parts.writes.retrying(token, attempt)
+        if result is FAILED:
+            raise StoreClosedError("the database did not answer; see on_error")
+        return result
 
 
 def _parse_version(version: int | str | None) -> int | None:

@@ -5,132 +5,119 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from profilestore.domain.errors import DataError, ProfileStoreError, SessionLostError
+from profilestore.domain.errors import DataError, ProfileStoreError, SessionLostError, StoreClosedError
+from profilestore.domain.profile import ProfileAggregate
 
 from . import clock
-from .event_log import MAX_CONFLICT_RETRIES, Conflict
-from .failures import CorruptStream, DatabaseFailure
-from .saving import Snapshot
+from .failures import DatabaseFailure
+from .profile_core import Held, ProfileCore
+from .saving import Saver, Snapshot, committed
+from .sessions import Sessions
+from .writes import Writes
 
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .handle import Profile
-
-
-def check_trade(engine: Engine, profiles: tuple[Profile, ...]) -> list[Profile]:
-    """The profiles in lock order; refuses what cannot take part."""
-    if len({id(p) for p in profiles}) != len(profiles):
-        raise ValueError("a profile is named twice in one transaction")
-    if not profiles:
-        raise ValueError("transaction() needs at least one profile")
-    for profile in profiles:
-        if profile._read_only:
-            raise ProfileStoreError(f"{profile!r} is read-only: only session profiles can trade")
-        if profile.profile_store.engine is not engine:
-            raise ProfileStoreError(f"{profile!r} belongs to another engine")
-    if len({p.profile_store._is_mock for p in profiles}) > 1:
-        raise ProfileStoreError("a transaction cannot mix mock and live profiles")
-    return sorted(profiles, key=lambda p: p.profile_store._token(p.key))
+State = tuple[Any, Any, list[int]]
 
 
-@contextlib.contextmanager
-def transaction(engine: Engine, *profiles: Profile) -> Iterator[None]:
-    """Hold the profiles' locks while the block runs; store all their changes in one database
-    transaction on a clean exit, or none of them (data restored) otherwise."""
-    ordered = check_trade(engine, profiles)
-    engine._check_open()
-    with contextlib.ExitStack() as locks:
-        for profile in ordered:
-            locks.enter_context(profile.lock)
-        lost = [p for p in ordered if not p.is_active()]
-        if lost:
-            raise SessionLostError(f"{lost[0]!r} is not active")
-        before = [_state(p) for p in ordered]
-        me = threading.get_ident()
-        for profile in ordered:
-            profile._trading = me
-        try:
-            yield
-        except BaseException:
-            _restore(ordered, before)
-            raise
-        finally:
-            for profile in ordered:
-                profile._trading = None
-        _commit(engine, ordered, before)
+class Trades:
+    """`engine.transaction(...)`: the profiles' locks held while the block runs, their changes
+    stored together on a clean exit, or none of them (data restored) otherwise."""
 
+    def __init__(self, writes: Writes, saver: Saver, sessions: Sessions,
+                 closed: Callable[[], bool]) -> None:
+        self._writes = writes
+        self._saver = saver
+        self._sessions = sessions
+        self._closed = closed
 
-def _state(profile: Profile) -> tuple[Any, Any, list[int]]:
-    return copy.deepcopy(profile._data), copy.deepcopy(profile._metadata), list(profile._user_ids)
-
-
-def _restore(profiles: list[Profile], before: list[tuple[Any, Any, list[int]]]) -> None:
-    for profile, (data, metadata, user_ids) in zip(profiles, before, strict=True):
-        profile._data, profile._metadata, profile._user_ids = data, metadata, user_ids
-
-
-def _commit(engine: Engine, profiles: list[Profile], before: list[tuple[Any, Any, list[int]]]) -> None:
-    saver = engine._saver
-    for profile in profiles:
-        profile.on_save.fire()
-    try:
-        snaps = [saver.snapshot(p) for p in profiles]
-    except DataError as error:
-        _restore(profiles, before)
-        engine._health.report(str(error))
-        raise
-    try:
-        _write_all(engine, profiles, snaps)
-    except SessionLostError:
-        _restore(profiles, before)
-        for profile in profiles:  # a session that is gone ends here, as after any lost save
-            if not profile._replica.is_owned_by(profile.session or {}, profile.session_load_count):
-                saver.lose(profile, "lost before the trade was stored")
-        raise
-    except DatabaseFailure as error:
-        _restore(profiles, before)
-        engine._health.report(f"trade failed: {error}")
-        raise ProfileStoreError(f"the trade was not stored: {error}") from None
-    for profile, snap in zip(profiles, snaps, strict=True):
-        profile._committed(profile._replica, snap)
-        engine._autosave.touch(profile)
-        profile._after_save()
-
-
-def _write_all(engine: Engine, profiles: list[Profile], snaps: list[Snapshot]) -> None:
-    """Every profile's Saved in one append, decided again on fresh replicas after a conflict."""
-    event_log = engine._log(profiles[0].profile_store._is_mock)
-    with contextlib.ExitStack() as key_locks:
-        for token in sorted(p.profile_store._token(p.key) for p in profiles):
-            key_locks.enter_context(engine._key_lock(token))
-        for _ in range(MAX_CONFLICT_RETRIES):
-            replicas = []
-            for profile in profiles:
-                if profile._stale:
-                    try:
-                        profile._replica = event_log.load(profile._replica.id, profile.profile_store.name,
-                                                          profile.key)
-                    except CorruptStream as corrupt:
-                        raise DatabaseFailure(f"events cannot be replayed: {corrupt}") from None
-                    profile._stale = False
-                replicas.append(profile._replica)
-            # one timestamp for the whole trade: no read as of a time sees half of it
-            now = max([clock.now(), *(r.modified_on for r in replicas if r.version)])
+    @contextlib.contextmanager
+    def transaction(self, owner: object, profiles: tuple[Held, ...]) -> Iterator[None]:
+        """The trade of `profiles`, which must be session profiles of the engine `owner`."""
+        cores = self._check(owner, profiles)
+        if self._closed():
+            raise StoreClosedError("the engine is closed")
+        with contextlib.ExitStack() as locks:
+            for core in cores:
+                locks.enter_context(core.lock)
+            lost = [core for core in cores if not core.is_active()]
+            if lost:
+                raise SessionLostError(f"{lost[0]!r} is not active")
+            before = [_state(core) for core in cores]
+            me = threading.get_ident()
+            for core in cores:
+                core.trading = me
             try:
-                for profile, replica, snap in zip(profiles, replicas, snaps, strict=True):
-                    snap.decide(replica, profile.session or {}, profile.session_load_count, now)
-                event_log.append(*replicas)
-            except Conflict:
-                for profile in profiles:
-                    profile._stale = True
-                continue
+                yield
             except BaseException:
-                for profile in profiles:
-                    profile._stale = True
+                _restore(cores, before)
                 raise
-            engine._health.answered()
-            return
-        raise DatabaseFailure(f"gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
+            finally:
+                for core in cores:
+                    core.trading = None
+            self._commit(cores, before)
+
+    @staticmethod
+    def _check(owner: object, profiles: tuple[Held, ...]) -> list[ProfileCore]:
+        """The profiles' cores in lock order; refuses what cannot take part."""
+        if len({id(p) for p in profiles}) != len(profiles):
+            raise ValueError("a profile is named twice in one transaction")
+        if not profiles:
+            raise ValueError("transaction() needs at least one profile")
+        cores = [profile.core for profile in profiles]
+        for core in cores:
+            if core.read_only:
+                raise ProfileStoreError(f"{core!r} is read-only: only session profiles can trade")
+            if core.owner is not owner:
+                raise ProfileStoreError(f"{core!r} belongs to another engine")
+        if len({core.token.mock for core in cores}) > 1:
+            raise ProfileStoreError("a transaction cannot mix mock and live profiles")
+        return sorted(cores, key=lambda core: core.token)
+
+    def _commit(self, cores: list[ProfileCore], before: list[State]) -> None:
+        health = self._writes.health
+        for core in cores:
+            core.on_save.fire()
+        try:
+            snaps = [self._saver.snapshot(core) for core in cores]
+        except DataError as error:
+            _restore(cores, before)
+            health.report(str(error))
+            raise
+        try:
+            self._writes.decide_held(cores, _decide_all(cores, snaps))
+        except SessionLostError:
+            _restore(cores, before)
+            for core in cores:  # a session that is gone ends here, as after any lost save
+                if not core.replica.is_owned_by(core.session or {}, core.session_load_count):
+                    self._saver.lose(core, "lost before the trade was stored")
+            raise
+        except DatabaseFailure as error:
+            _restore(cores, before)
+            health.report(f"trade failed: {error}")
+            raise ProfileStoreError(f"the trade was not stored: {error}") from None
+        for core, snap in zip(cores, snaps, strict=True):
+            committed(core, snap)
+            self._sessions.ring.touch(core)
+            core.after_save()
+
+
+def _decide_all(cores: list[ProfileCore], snaps: list[Snapshot]
+                ) -> Callable[[list[ProfileAggregate]], None]:
+    """Every profile's Saved, with one timestamp for the whole trade: no read as of a time sees
+    half of it."""
+    def decide(replicas: list[ProfileAggregate]) -> None:
+        now = max([clock.now(), *(r.modified_on for r in replicas if r.version)])
+        for core, replica, snap in zip(cores, replicas, snaps, strict=True):
+            snap.decide(replica, core.session or {}, core.session_load_count, now)
+    return decide
+
+
+def _state(core: ProfileCore) -> State:
+    return copy.deepcopy(core.data), copy.deepcopy(core.metadata), list(core.user_ids)
+
+
+def _restore(cores: list[ProfileCore], before: list[State]) -> None:
+    for core, (data, metadata, user_ids) in zip(cores, before, strict=True):
+        core.data, core.metadata, core.user_ids = data, metadata, user_ids

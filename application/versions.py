@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 
 from eventsourcing.persistence import StoredEvent
 
@@ -16,12 +16,9 @@ from profilestore.domain.profile import SAVED_VERSION_TYPES, ProfileAggregate, p
 from profilestore.domain.timeutil import EPOCH, from_us, to_ms
 
 from .event_log import EventLog
-from .failures import CorruptStream
-from .values import HistoryEntry, SortDirection
+from .values import HistoryEntry
 
-if TYPE_CHECKING:
-    from .handle import Profile
-    from .store import ProfileStore
+P = TypeVar("P")
 
 _NOT_PAYLOAD = {"originator_id", "originator_version", "timestamp", "session"}
 SAVED_KINDS = sorted(SAVED_VERSION_TYPES)
@@ -61,62 +58,33 @@ def history_entries(rows: list[tuple[StoredEvent, int | None]], decode: Callable
     return entries
 
 
-class VersionQuery:
+class VersionQuery(Generic[P]):
     """Read-only profiles of a key's saved versions, in order; `next()` or iterate."""
 
-    def __init__(self, store: ProfileStore, key: str, direction: SortDirection,
-                 low: int | None, high: int | None) -> None:
-        self._store, self._key, self._direction = store, key, direction
-        self._low, self._high = low, high
+    def __init__(self, list_versions: Callable[[], list[int]], read: Callable[[int], P | None],
+                 closing: Callable[[], bool]) -> None:
+        self._list_versions, self._read, self._closing = list_versions, read, closing
         self._versions: list[int] | None = None
         self._lock = threading.Lock()
 
-    def next(self) -> Profile | None:
+    def next(self) -> P | None:
         """The next version's profile, or None when there are no more."""
-        store = self._store
-        if store.engine.is_closing:
+        if self._closing():
             return None
         with self._lock:  # one reader at a time keeps the results in order
             if self._versions is None:
-                self._versions = self._list()
+                self._versions = self._list_versions()
             while self._versions:
-                replica = self._read(self._versions.pop(0))
-                if replica is not None:
-                    return store._read_only(replica)
+                profile = self._read(self._versions.pop(0))
+                if profile is not None:
+                    return profile
             return None
 
-    def _list(self) -> list[int]:
-        if self._low is not None and self._high is not None and self._low > self._high:
-            return []
-        store, pid = self._store, profile_id(self._store.name, self._key)
-        event_log = store.engine._log(store._is_mock)
-        versions = store._retrying(self._key, lambda: event_log.query(
-            "saved_versions", pid, SAVED_KINDS, self._low, self._high))
-        if not isinstance(versions, list):
-            return []
-        return versions[::-1] if self._direction is SortDirection.DESCENDING else versions
-
-    def _read(self, version: int) -> ProfileAggregate | None:
-        store = self._store
-        event_log = store.engine._log(store._is_mock)
-        pid = profile_id(store.name, self._key)
-
-        def read() -> ProfileAggregate | None:
-            try:
-                replica = event_log.load(pid, store.name, self._key, version=version)
-            except CorruptStream:
-                return None  # a version that cannot be replayed is left out; nothing is written
-            return replica if replica.live and replica.saved_version == version else None
-
-        replica = store._retrying(self._key, read)
-        return replica if isinstance(replica, ProfileAggregate) else None
-
-    def __iter__(self) -> Iterator[Profile]:
+    def __iter__(self) -> Iterator[P]:
         return self
 
-    def __next__(self) -> Profile:
+    def __next__(self) -> P:
         profile = self.next()
         if profile is None:
             raise StopIteration
         return profile
-

@@ -36,7 +36,7 @@ def pragmas(connection: sqlite3.Connection) -> dict[str, Any]:
 
 
 def engine_pragmas(engine: Engine) -> dict[str, Any]:
-    with engine._live.app.recorder.datastore.get_connection(commit=False) as connection:  # type: ignore[attr-defined]
+    with engine.parts.logs.live.app.recorder.datastore.get_connection(commit=False) as connection:  # type: ignore[attr-defined]
         return pragmas(connection._sqlite_conn)
 
 
@@ -161,7 +161,7 @@ def engine_settings(engine: Engine) -> dict[str, Any]:
     """The engine's durability settings as its own connections see them."""
     if engine._url.startswith("sqlite"):
         return engine_pragmas(engine)
-    recorder: Any = engine._live.app.recorder
+    recorder: Any = engine.parts.logs.live.app.recorder
     with recorder.datastore.get_connection() as connection:
         return server_settings(connection)
 

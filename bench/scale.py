@@ -127,7 +127,7 @@ def build_seed(path: Path, profiles: int, events_per_profile: int, data_bytes: i
     session = engine.server.as_session()
     start = datetime.now(UTC) - timedelta(days=30)
     for first in range(0, profiles, BATCH):
-        engine._live.append(*(_seed_profile(n, events_per_profile, data_bytes, session, start)
+        engine.parts.logs.live.append(*(_seed_profile(n, events_per_profile, data_bytes, session, start)
                               for n in range(first, min(profiles, first + BATCH))))
     engine.close()
 
@@ -219,7 +219,7 @@ def check(engine: Engine, profiles: int, per_profile: int, rng: random.Random, c
     store = ProfileStore(STORE, TEMPLATE, engine=engine)
     want = expected_data(per_profile, DATA_BYTES)
     assert len(list(store.keys())) == profiles
-    event_log = engine._live
+    event_log = engine.parts.logs.live
     with event_log.app.recorder.datastore.get_connection(commit=False) as connection:  # type: ignore[attr-defined]
         for n in rng.sample(range(profiles), count):
             key = key_of(n)

@@ -147,7 +147,7 @@ def _save_results(backend: str, size: int, engine_ms: list[float], raw_ms: list[
 
 def _event_bytes(engine: Engine, size: int, data_bytes: int) -> Result:
     """Scenario 4: the state bytes of the newest stored event, a Saved of one changed item."""
-    recorder: Any = engine._live.app.recorder  # type: ignore[attr-defined]
+    recorder: Any = engine.parts.logs.live.app.recorder  # type: ignore[attr-defined]
     with recorder.datastore.get_connection(commit=False) as connection:
         topic, stored = connection._sqlite_conn.execute(
             "SELECT topic, length(state) FROM stored_events ORDER BY rowid DESC LIMIT 1").fetchone()

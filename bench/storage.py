@@ -19,7 +19,7 @@ def storage_per_save(folder: Path, saves: int) -> list[Result]:
     profile.data.update(blob(0, 100_000))
     profile.save()
     full_copy = len(json.dumps(profile.data).encode())
-    with engine._live.app.recorder.datastore.get_connection(commit=False) as connection:  # type: ignore[attr-defined]
+    with engine.parts.logs.live.app.recorder.datastore.get_connection(commit=False) as connection:  # type: ignore[attr-defined]
         def stored() -> int:
             return int(connection._sqlite_conn.execute(
                 "SELECT sum(length(state)) FROM stored_events").fetchone()[0])

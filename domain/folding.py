@@ -35,15 +35,15 @@ def fold_stored(rows: Iterable[tuple[int, str, bytes]], initial: ProfileAggregat
             else:
                 if version != profile.version + 1:
                     raise OriginatorVersionError(version, profile.version + 1)
-                profile._apply_saved(patch, metadata, user_ids, processed, version, copy_values=False,
-                                     copied=copied)
+                profile.apply_saved(patch, metadata, user_ids, processed, version, copy_values=False,
+                                    copied=copied)
                 profile.version, last_us = version, micros
                 continue
         if profile is not None and last_us is not None:
-            profile._stamp_saved(from_us(last_us))
+            profile.stamp_saved(from_us(last_us))
             last_us = None
         profile = ProfileAggregate.replay([decode(version, topic, state)], profile)
     if profile is not None and last_us is not None:
-        profile._stamp_saved(from_us(last_us))
+        profile.stamp_saved(from_us(last_us))
     return profile
 

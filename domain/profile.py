@@ -116,7 +116,7 @@ class ProfileAggregate(Aggregate):
         user_ids: list[int] | None
 
         def apply(self, profile: ProfileAggregate) -> None:
-            profile._apply_saved(self.patch, None if self.metadata is None else copy.deepcopy(self.metadata),
+            profile.apply_saved(self.patch, None if self.metadata is None else copy.deepcopy(self.metadata),
                                  None if self.user_ids is None else list(self.user_ids),
                                  self.processed_messages, self.originator_version)
             profile.saved_at = profile.owner_active_at = self.timestamp  # mutate() sets modified_on
@@ -275,9 +275,9 @@ class ProfileAggregate(Aggregate):
         self.saved_version = event.originator_version
         self.saved_at = event.timestamp
 
-    def _apply_saved(self, patch: list[JsonDict], metadata: JsonDict | None, user_ids: list[int] | None,
-                     processed_messages: Iterable[int], version: int, *, copy_values: bool = True,
-                     copied: set[int] | None = None) -> None:
+    def apply_saved(self, patch: list[JsonDict], metadata: JsonDict | None, user_ids: list[int] | None,
+                    processed_messages: Iterable[int], version: int, *, copy_values: bool = True,
+                    copied: set[int] | None = None) -> None:
         """What a Saved event does but set its times (metadata and user ids: private copies; the
         patch's values copied in unless `copy_values` is False, for a patch decoded for this).
 
@@ -293,7 +293,7 @@ class ProfileAggregate(Aggregate):
         self._drop_messages(processed_messages)
         self.saved_version = version
 
-    def _stamp_saved(self, timestamp: datetime) -> None:
+    def stamp_saved(self, timestamp: datetime) -> None:
         """A Saved event's times: saved, last heard from the owner, modified."""
         self.saved_at, self.owner_active_at, self._modified_on = timestamp, timestamp, timestamp
 

@@ -12,7 +12,7 @@ from profilestore.application.urls import persistence_env
 
 
 def cached(engine: Engine) -> dict[Any, Any]:
-    cache = engine._live.app.repository.cache
+    cache = engine.parts.logs.live.app.repository.cache
     assert cache is not None
     return cache.cache  # type: ignore[no-any-return,attr-defined]
 

@@ -32,7 +32,7 @@ class FaultyRecorder:
 
 @pytest.fixture
 def faults(engine: Engine) -> FaultyRecorder:
-    app = engine._live.app
+    app = engine.parts.logs.live.app
     faulty = FaultyRecorder(app.recorder)
     app.recorder = app.events.recorder = faulty
     return faulty

@@ -28,7 +28,7 @@ class AppendSpy:
 
     def __init__(self, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[tuple[int, str]] = []
-        append, append_decided = engine._live.append, engine._live.append_decided
+        append, append_decided = engine.parts.logs.live.append, engine.parts.logs.live.append_decided
 
         def single(*profiles: Any) -> None:
             try:
@@ -43,8 +43,8 @@ class AppendSpy:
             self.calls.append((sum(isinstance(o, ProfileAggregate) for o in outcomes), "group"))
             return outcomes
 
-        monkeypatch.setattr(engine._live, "append", single)
-        monkeypatch.setattr(engine._live, "append_decided", group)
+        monkeypatch.setattr(engine.parts.logs.live, "append", single)
+        monkeypatch.setattr(engine.parts.logs.live, "append_decided", group)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ START = "2026-02-01 00:00:00"
 def row(engine: Engine, store: str, key: str) -> dict[str, Any] | None:
     """The `profiles` row of (store, key) as the database holds it now."""
     columns = ("version", "data", "metadata", "session", "user_ids", "event_version")
-    rows = engine._live.recorder._query(  # type: ignore[attr-defined]
+    rows = engine.parts.logs.live.recorder._query(  # type: ignore[attr-defined]
         f"SELECT {', '.join(columns)} FROM profiles WHERE store=:store AND key=:key",
         {"store": store, "key": key})
     if not rows:
@@ -37,18 +37,18 @@ def row(engine: Engine, store: str, key: str) -> dict[str, Any] | None:
 
 
 def markers(engine: Engine) -> list[tuple[Any, ...]]:
-    return engine._live.recorder._query(  # type: ignore[attr-defined]
+    return engine.parts.logs.live.recorder._query(  # type: ignore[attr-defined]
         "SELECT originator_id, store, key, event_version FROM profile_pending ORDER BY originator_id", {})
 
 
 def all_rows(engine: Engine) -> list[tuple[Any, ...]]:
-    return engine._live.recorder._query(  # type: ignore[attr-defined]
+    return engine.parts.logs.live.recorder._query(  # type: ignore[attr-defined]
         "SELECT * FROM profiles ORDER BY store, key", {})
 
 
 def record_deferred_writes(engine: Engine) -> list[list[dict[str, Any]]]:
     """The rows of every deferred write the engine's recorder makes from now on."""
-    recorder, writes = engine._live.recorder, []
+    recorder, writes = engine.parts.logs.live.recorder, []
     real = recorder.write_deferred
 
     def write_deferred(rows: Any, done: Any) -> None:
@@ -113,10 +113,10 @@ def test_a_row_never_moves_to_a_lower_version(make_engine) -> None:
     assert b.flush_read_models()
     newer = row(b, "Players", "k")
     assert newer["data"] == {"coins": 2} and newer["event_version"] == 6
-    assert a._live.read_models.pending() == 1
+    assert a.parts.logs.live.read_models.pending() == 1
     assert a.flush_read_models()
     assert row(a, "Players", "k") == newer
-    assert a._live.read_models.pending() == 0
+    assert a.parts.logs.live.read_models.pending() == 0
 
 
 def test_a_row_in_flight_when_remove_commits_never_brings_the_data_back(
@@ -126,7 +126,7 @@ def test_a_row_in_flight_when_remove_commits_never_brings_the_data_back(
     assert held is not None
     held.data["note"] = "PERSONAL-in-flight"
     assert held.save()
-    recorder = owner._live.recorder
+    recorder = owner.parts.logs.live.recorder
     real = recorder.write_deferred
 
     def remove_then_write(rows: Any, done: Any) -> None:
@@ -157,7 +157,7 @@ def test_a_crashed_engines_rows_are_written_by_the_next_engine_that_reads_the_lo
         assert profile is not None
         profile.data["coins"] = 7
         profile.end_session()
-        crashed._live.read_models._queue.clear()  # it dies owing the row: only the marker is left
+        crashed.parts.logs.live.read_models._queue.clear()  # it dies owing the row: only the marker is left
         assert row(crashed, "Players", "k")["data"] == {"coins": 0}
         assert len(markers(crashed)) == 1
 
@@ -179,7 +179,7 @@ def test_rebuild_read_models_writes_a_crashed_engines_rows_and_drops_the_markers
     assert profile is not None
     profile.data["coins"] = 7
     assert profile.save()
-    crashed._live.read_models._queue.clear()
+    crashed.parts.logs.live.read_models._queue.clear()
     other = make_engine(job_id="B")
     other.rebuild_read_models()
     assert row(other, "Players", "k")["data"] == {"coins": 7}
@@ -252,7 +252,7 @@ def test_a_failed_flush_keeps_the_rows_owed_and_the_next_tick_writes_them(engine
     assert profile is not None
     profile.data["coins"] = 1
     assert profile.save()
-    recorder = engine._live.recorder
+    recorder = engine.parts.logs.live.recorder
     real = recorder.write_deferred
 
     def refuse(rows: Any, done: Any) -> None:
@@ -262,7 +262,7 @@ def test_a_failed_flush_keeps_the_rows_owed_and_the_next_tick_writes_them(engine
     assert engine.flush_read_models() is False
     engine.run_pending()  # logged, not raised
     assert "injected" in caplog.text
-    assert engine._live.read_models.pending() == 1
+    assert engine.parts.logs.live.read_models.pending() == 1
     recorder.write_deferred = real  # type: ignore[method-assign]
     engine.run_pending()
     assert row(engine, "Players", "k")["data"] == {"coins": 1}
@@ -274,7 +274,7 @@ def test_a_database_made_before_event_version_gets_the_column_and_its_rows_are_w
         profile = ProfileStore("Players", {"coins": 0}, engine=engine).start_session("k")
         assert profile is not None
         profile.end_session()
-        recorder: Any = engine._live.recorder
+        recorder: Any = engine.parts.logs.live.recorder
         with recorder.datastore.transaction(commit=True) as c:  # as an earlier version left it
             c.execute("ALTER TABLE profiles DROP COLUMN event_version")
             c.execute("DROP TABLE profile_pending")
@@ -315,7 +315,7 @@ def test_a_marker_holds_the_profile_its_version_and_when_it_was_queued_but_no_da
     profile.data["note"] = "PERSONAL-marker"
     with freeze_time(START):
         assert profile.save()
-    (marker,) = engine._live.recorder._query(  # type: ignore[attr-defined]
+    (marker,) = engine.parts.logs.live.recorder._query(  # type: ignore[attr-defined]
         "SELECT originator_id, store, key, event_version, queued_us FROM profile_pending", {})
     assert marker == (profile_id("Players", "k").hex, "Players", "k", 3,
                       to_us(datetime.fromisoformat(START).replace(tzinfo=UTC)))
@@ -326,7 +326,7 @@ def test_a_save_that_failed_after_patching_the_replica_never_reaches_the_row(eng
     assert profile is not None
     profile.data["coins"] = 1
     assert profile.save()  # owed: version 3
-    recorder = engine._live.app.recorder
+    recorder = engine.parts.logs.live.app.recorder
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("disk I/O error (injected)")
@@ -343,7 +343,7 @@ def test_a_save_that_failed_after_patching_the_replica_never_reaches_the_row(eng
 def test_a_flush_commits_without_waiting_for_the_disk_and_leaves_saves_durable(tmp_path: Path) -> None:
     # its markers are durable, so a lost flush is written again; the saves keep synchronous=FULL
     with Engine(f"sqlite:///{tmp_path / 'f.db'}", background=False) as engine:
-        recorder = engine._live.recorder
+        recorder = engine.parts.logs.live.recorder
         seen: list[int] = []
         real = recorder._write_deferred_rows  # type: ignore[attr-defined]
 
@@ -359,7 +359,7 @@ def test_a_flush_commits_without_waiting_for_the_disk_and_leaves_saves_durable(t
         assert profile.save()
         assert engine.flush_read_models()
         assert seen == [1], "NORMAL while the rows are written"
-        with engine._live.app.recorder.datastore.get_connection(commit=True) as connection:
+        with engine.parts.logs.live.app.recorder.datastore.get_connection(commit=True) as connection:
             cursor = connection.cursor()  # the writers' connection is back to FULL
             cursor.execute("PRAGMA synchronous")
             assert int(cursor.fetchone()[0]) == 2

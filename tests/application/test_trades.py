@@ -146,7 +146,7 @@ def test_a_database_failure_at_commit_stores_nothing_restores_and_raises(
     buyer, seller = pair
     errors: list[str] = []
     engine.on_error.connect(lambda message, *_: errors.append(message))
-    recorder = engine._live.app.recorder
+    recorder = engine.parts.logs.live.app.recorder
     real = recorder.insert_events
 
     def failing(*args: Any, **kwargs: Any) -> Any:
@@ -169,7 +169,7 @@ def test_no_auto_save_runs_while_the_block_holds_the_profiles(
     buyer, seller = pair
     engine.set_constant("AUTO_SAVE_PERIOD", 0.001)
     for profile in pair:
-        profile.loaded_at -= 10  # old enough to be auto-saved
+        profile.core.loaded_at -= 10  # old enough to be auto-saved
     saves_before = sum(e.type == "Saved" for e in store.history("buyer"))
     with engine.transaction(buyer, seller):
         buyer.data["gold"] -= 10  # half a trade

@@ -66,7 +66,7 @@ def test_saves_during_another_processs_lock_fail_cleanly_and_the_final_save_land
     assert len(errors) == 2
     locker.wait(10)
     deadline = time.monotonic() + 10
-    while engine._saver.pending() and time.monotonic() < deadline:
+    while engine.parts.saver.pending() and time.monotonic() < deadline:
         engine.run_pending()  # the final save is retried with backoff
         time.sleep(0.1)
     latest = store.get("k")
@@ -100,7 +100,7 @@ def test_close_with_the_database_locked_returns_within_its_timeout(
     assert any("could not save" in message for message, *_ in errors)
     # the save still trying holds a connection: it is closed once that attempt ends, not under
     # it (closing a connection another thread runs a statement on crashed the process)
-    pool = engine._live.recorder.datastore.pool  # type: ignore[union-attr, attr-defined]
+    pool = engine.parts.logs.live.recorder.datastore.pool  # type: ignore[union-attr, attr-defined]
     assert not pool._closed
     locker.wait(10)
     deadline = time.monotonic() + 10

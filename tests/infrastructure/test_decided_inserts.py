@@ -27,14 +27,14 @@ def test_another_engine_cannot_append_while_a_group_is_being_decided(db_url: str
             sender.start()
             sender.join(0.5)
             seen.append("waiting" if sender.is_alive() else "appended")
-            stream = profile._replica.id
-            seen.extend(type(engine._live.decode(StoredEvent(stream, *row))).__name__
+            stream = profile.core.replica.id
+            seen.extend(type(engine.parts.logs.live.decode(StoredEvent(stream, *row))).__name__
                         for row in after([(stream, 0)])[stream])
             threads.append(sender)
             return [], {}
 
         threads: list[threading.Thread] = []
-        engine._live.recorder.insert_decided(prepare)
+        engine.parts.logs.live.recorder.insert_decided(prepare)
         threads[0].join(10)
         assert seen[0] == "waiting", "the other engine's append waited for the group's commit"
         assert "MessageQueued" not in seen[1:], "and the group's read could not see it"

@@ -59,7 +59,7 @@ def test_a_profile_with_10000_events_read_at_random_times_replays_at_most_one_in
             profile.data["coins"] = coins
             assert profile.save()
         engine.run_pending()  # snapshots are taken here, after the commits
-    app = engine._live.app
+    app = engine.parts.logs.live.app
     counting = CountingReads(app.events.recorder)
     app.events.recorder = app.recorder = counting
     for second in random.Random(7).sample(range(1, 9999), 200):
@@ -82,12 +82,12 @@ def test_whole_lists_replaced_as_often_as_the_profile_is_large_bring_a_snapshot_
         profile.data["items"].sort(key=lambda item, key=key: (item[key], -item["uid"]))
         profile.save()
     engine.run_pending()
-    with sqlite3.connect(engine._live.app.factory.datastore.pool.db_name, uri=True) as db:
+    with sqlite3.connect(engine.parts.logs.live.app.factory.datastore.pool.db_name, uri=True) as db:
         versions = [row[0] for row in db.execute("SELECT originator_version FROM stored_snapshots")]
     assert versions and max(versions) < engine.settings.snapshot_interval
-    reads = CountingReads(engine._live.app.recorder)
-    engine._live.app.repository.cache = None  # replay from the stored rows
-    engine._live._app.recorder = reads  # type: ignore[union-attr]
+    reads = CountingReads(engine.parts.logs.live.app.recorder)
+    engine.parts.logs.live.app.repository.cache = None  # replay from the stored rows
+    engine.parts.logs.live._app.recorder = reads  # type: ignore[union-attr]
     assert store.get("k", version=profile.key_info.version).data == profile.data
     assert max(reads.rows_per_read) <= 2, "the early snapshot stands at or next to the last sort"
 
@@ -100,7 +100,7 @@ def test_small_patches_never_bring_a_snapshot_before_the_interval(engine: Engine
         profile.data["items"][qty]["qty"] = qty
         profile.save()
     engine.run_pending()
-    with sqlite3.connect(engine._live.app.factory.datastore.pool.db_name, uri=True) as db:
+    with sqlite3.connect(engine.parts.logs.live.app.factory.datastore.pool.db_name, uri=True) as db:
         assert db.execute("SELECT count(*) FROM stored_snapshots").fetchone()[0] == 0
 
 
@@ -109,7 +109,7 @@ def test_a_failing_snapshot_never_makes_a_committed_save_look_failed(engine: Eng
     store = ProfileStore("S", {"coins": 0}, engine=engine)
     profile = store.start_session("k")
     assert profile is not None
-    recorder = engine._live.app.recorder
+    recorder = engine.parts.logs.live.app.recorder
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("disk full (injected)")
@@ -120,7 +120,7 @@ def test_a_failing_snapshot_never_makes_a_committed_save_look_failed(engine: Eng
     engine.run_pending()  # the snapshot fails and is logged
     recorder.insert_snapshot = real
     engine.run_pending()  # ... and is taken at the next chance
-    with sqlite3.connect(engine._live.app.factory.datastore.pool.db_name, uri=True) as db:
+    with sqlite3.connect(engine.parts.logs.live.app.factory.datastore.pool.db_name, uri=True) as db:
         assert db.execute("SELECT originator_version FROM stored_snapshots").fetchall() == [(3,)]
 
 
@@ -151,7 +151,7 @@ def test_a_snapshot_of_an_erased_version_is_never_stored(engine: Engine) -> None
     assert profile is not None
     profile.data["note"] = "private"
     profile.end_session()
-    pid, event_log = profile_id("S", "k"), engine._live
+    pid, event_log = profile_id("S", "k"), engine.parts.logs.live
     before_erasure = event_log.load(pid, "S", "k")
     stale_snapshot = event_log.app.mapper.to_stored_event(ProfileAggregate.Snapshot.take(before_erasure))
     assert store.remove("k")

@@ -1,0 +1,179 @@
+"""ProfileCore: the engine's side of one profile, shared by the parts that write and follow it.
+
+Game code holds a `Profile` (application/handle.py), a thin handle over its core; the engine's
+parts (saving, claiming, following, trades, the session registry) are handed cores and never a
+`Profile`, so none of them imports the handle or the store.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+from profilestore.domain.copying import json_copy
+from profilestore.domain.diff import patched
+from profilestore.domain.profile import ProfileAggregate, Session
+from profilestore.domain.timeutil import to_ms
+
+from . import clock
+from .signals import Signal
+from .values import KeyInfo
+
+log = logging.getLogger("profilestore")
+Handler = Callable[[dict[str, Any], Callable[[], None]], Any]
+
+
+class Token(NamedTuple):
+    """Which profile: the key of every per-profile registry and lock (sorted: the lock order)."""
+
+    mock: bool
+    store: str
+    key: str
+
+
+class Held(Protocol):
+    """What the engine's parts need of a game's profile object: its core."""
+
+    @property
+    def core(self) -> ProfileCore: ...
+
+
+class ProfileCore:
+    """A profile's data, metadata and user ids as game code changes them; the replica of its
+    stored events; its session status, signals, and the messages its handlers have seen."""
+
+    def __init__(self, aggregate: ProfileAggregate, token: Token, *, session: Session | None,
+                 read_only: bool, owner: object = None) -> None:
+        self.token = token
+        self.owner = owner  # the engine whose store made it (trades refuse another engine's)
+        self.lock = threading.RLock()
+        self.on_save = Signal("on_save")
+        self.on_last_save = Signal("on_last_save")
+        self.on_session_end = Signal("on_session_end")
+        self.on_after_save = Signal("on_after_save")
+        self.read_only = read_only
+        self.status = "read" if read_only else "active"  # -> "inactive", once
+        self.status_lock = threading.Lock()
+        self.end_claimed = False  # one final save per session, whoever asks first
+        self.trading: int | None = None  # the thread running a transaction() block on it
+        self.replica = aggregate
+        self.stale = False  # the replica may hold a write that was not stored: re-read it first
+        self.session: dict[str, str] | None = copy.deepcopy(session)
+        self.session_load_count = aggregate.session_load_count
+        self.data: dict[str, Any] = json_copy(aggregate.data)
+        self.metadata: dict[str, Any] = json_copy(aggregate.metadata)
+        self.user_ids: list[int] = list(aggregate.user_ids)
+        self.saved_data = aggregate.data  # never changed in place (shared with the replica)
+        self.last_saved: dict[str, Any] | None = None  # its copy for game code, made when asked
+        self.key_info = key_info(aggregate)
+        self.processed: list[int] = []  # message ids its handlers processed, not yet saved
+        self.delivered: set[int] = set()  # message ids handed to the handlers this session
+        self.handlers: list[Handler] = []
+        self.loaded_at = clock.seconds()
+
+    def __repr__(self) -> str:
+        return f"<Profile {self.token.store!r}/{self.token.key!r} {self.status}>"
+
+    @property
+    def key(self) -> str:
+        """The profile's key."""
+        return self.token.key
+
+    @property
+    def store_name(self) -> str:
+        """The name of the profile's store."""
+        return self.token.store
+
+    def is_active(self) -> bool:
+        """True while this engine holds the session."""
+        return self.status == "active"
+
+    def mark_inactive(self) -> bool:
+        """Active -> inactive, once; False if it was not active."""
+        with self.status_lock:
+            if self.status != "active":
+                return False
+            self.status = "inactive"
+            return True
+
+    # ---- what was saved ----------------------------------------------------------------------
+
+    def last_saved_data(self) -> dict[str, Any]:
+        """What the last committed save stored, as a copy distinct from `data`."""
+        if self.last_saved is None:
+            self.last_saved = json_copy(self.saved_data)
+        return self.last_saved
+
+    def committed(self, aggregate: ProfileAggregate, *, data: dict[str, Any] | None = None,
+                  patch: list[dict[str, Any]] | None = None, processed: list[int] | None = None
+                  ) -> None:
+        """Bookkeeping after a commit: the replica, last saved data, key info, processed ids.
+        `data` (whole) or `patch` is what the commit stored, when it stored data."""
+        self.replica, self.stale = aggregate, False
+        if processed:
+            with self.lock:
+                self.processed = [i for i in self.processed if i not in processed]
+        self.saved_data = aggregate.data
+        if data is not None:
+            self.last_saved = data
+        elif patch and self.last_saved is not None:
+            # a new object: what game code or handlers were given earlier stays as it was
+            self.last_saved = patched(self.last_saved, patch)
+        self.key_info = key_info(aggregate)
+
+    def after_save(self) -> None:
+        """Fire on_after_save(last_saved_data), copying the data only if someone listens."""
+        if self.on_after_save.listened:
+            self.on_after_save.fire(self.last_saved_data())
+
+    # ---- messages -------------------------------------------------------------------------------
+
+    def add_handler(self, handler: Handler) -> None:
+        """Register a handler and hand it, on this thread, the held messages not processed."""
+        with self.lock:
+            self.handlers.append(handler)
+            for message_id, message in sorted(self.replica.messages.items()):
+                if message_id not in self.processed:
+                    self.delivered.add(message_id)
+                    handler(copy.deepcopy(message), self._processed_callback(message_id))
+
+    def deliver_new(self) -> bool:
+        """Hand messages not yet delivered in this session to the handlers, in registration order;
+        True if a handler processed one."""
+        processed_any = False
+        with self.lock:
+            for message_id, message in sorted(self.replica.messages.items()):
+                if message_id in self.delivered or message_id in self.processed:
+                    continue
+                self.delivered.add(message_id)
+                for handler in list(self.handlers):
+                    try:
+                        handler(copy.deepcopy(message), self._processed_callback(message_id))
+                    except Exception:
+                        log.exception("a message handler of %r raised", self)
+                    if message_id in self.processed:
+                        processed_any = True
+                        break  # later handlers don't see a processed message
+        return processed_any
+
+    def _processed_callback(self, message_id: int) -> Callable[[], None]:
+        def processed() -> None:
+            with self.lock:
+                if message_id not in self.processed:
+                    self.processed.append(message_id)
+        return processed
+
+
+def key_info(aggregate: ProfileAggregate) -> KeyInfo:
+    """The KeyInfo of the aggregate's saved version."""
+    created, saved = aggregate.created_at, aggregate.saved_at
+    return KeyInfo(
+        created_time=to_ms(created) if created else 0,
+        updated_time=to_ms(saved) if saved else 0,
+        version=str(aggregate.saved_version),
+        user_ids=tuple(aggregate.user_ids),
+        metadata=json_copy(aggregate.metadata),
+    )
