@@ -1,4 +1,4 @@
-"""Small immutable values shared by the domain and the public API."""
+"""Small immutable values the public API returns or takes: Server, KeyInfo, HistoryEntry, SortDirection."""
 
 from __future__ import annotations
 
