@@ -17,7 +17,7 @@ from .parts import Signals, build
 from .profile_core import Held, Token
 from .settings import Settings
 from .signals import Signal
-from .urls import redact, resolve_url
+from .urls import reachable, redact, resolve_url
 from .values import Server
 
 log = logging.getLogger("profilestore")
@@ -88,7 +88,7 @@ class Engine:
         try:
             self.parts.logs.live.app  # noqa: B018 - opening creates the tables
         except DatabaseFailure as error:
-            self.parts.health.refused(reachable=True)
+            self.parts.health.refused(reachable=reachable(self._url))
             self.parts.health.report(str(error))
         else:
             self.parts.health.answered()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import socket
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import uuid4
 
@@ -129,6 +130,22 @@ def _postgres_env(url: str) -> dict[str, str]:
             raise ValueError(f"{name} in database URL {redact(url)!r} must be {kind}, got {value!r}")
         env[variable] = value
     return env
+
+
+def reachable(url: str, timeout: float = 1.0) -> bool:
+    """Whether the database server answers on its port at all (a file database always does):
+    tells a server that refused us (NoAccess) from one that cannot be reached (NoInternet)."""
+    if not url.startswith(_POSTGRES):
+        return True
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host or host.startswith("/"):
+        return True  # a Unix socket: no network between us
+    try:
+        with socket.create_connection((host, parts.port or 5432), timeout):
+            return True
+    except OSError:
+        return False
 
 
 def without_table_creation(url: str) -> str:

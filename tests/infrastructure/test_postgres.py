@@ -7,9 +7,10 @@ import logging
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from support.databases import postgres_schema, with_option
+from support.databases import postgres_base_url, postgres_schema, with_option
 
 from profilestore import Engine, ProfileStore, Server, Settings
 from profilestore.application.urls import persistence_env, redact
@@ -58,11 +59,19 @@ def test_an_unreachable_server_reports_errors_without_the_password(caplog: pytes
     caplog.set_level(logging.DEBUG)
     url = f"postgresql://game:{SECRET}@127.0.0.1:1/db?connect_timeout=1"
     with Engine(url, background=False) as engine:
-        assert engine.data_store_state == "NoAccess"
+        assert engine.data_store_state == "NoInternet"  # nothing listens on port 1
         assert SECRET not in repr(engine)
     said = " ".join(record.getMessage() for record in caplog.records)
     assert "cannot open the database" in said
     assert SECRET not in said
+
+
+@pytest.mark.postgres
+def test_a_server_that_answers_but_refuses_us_is_no_access() -> None:
+    base = postgres_base_url()
+    missing = urlsplit(base)._replace(path="/no_such_database_here", query="connect_timeout=1")
+    with Engine(urlunsplit(missing), background=False) as engine:
+        assert engine.data_store_state == "NoAccess"
 
 
 @pytest.mark.postgres
