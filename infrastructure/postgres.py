@@ -35,29 +35,18 @@ from eventsourcing.utils import Environment, EnvType
 from psycopg.sql import SQL, Identifier
 
 from profilestore.application.recorder_port import Decide, StoredRow
+from profilestore.application.side_rows import ProfileRow
 
-from .side_tables import ProfileRow, SideTables, TimeRow
+from .schema import SIDE_TABLES, Kind, added_columns, column_definition, create_statements
+from .side_tables import ProfileValues, SideTables
 
 log = logging.getLogger("profilestore")
 _CREATE_LOCK = 0x70726F66  # advisory lock key held while creating tables ("prof")
-_SIDE_TABLES = (
-    "CREATE TABLE IF NOT EXISTS profile_timestamps (originator_id uuid NOT NULL,"
-    " originator_version bigint NOT NULL, timestamp_us bigint NOT NULL, kind text NOT NULL,"
-    " PRIMARY KEY (originator_id, originator_version))",
-    "CREATE INDEX IF NOT EXISTS profile_timestamps_by_time"
-    " ON profile_timestamps (originator_id, timestamp_us, originator_version)",
-    "CREATE TABLE IF NOT EXISTS profiles (store text NOT NULL, key text NOT NULL,"
-    " originator_id text NOT NULL, version bigint NOT NULL, created_time bigint,"
-    " updated_time bigint, data text NOT NULL, metadata text, user_ids text, session text,"
-    " PRIMARY KEY (store, key))",
-    "CREATE TABLE IF NOT EXISTS profile_user_ids (user_id bigint NOT NULL, store text NOT NULL,"
-    " key text NOT NULL, PRIMARY KEY (user_id, store, key))",
-    "CREATE INDEX IF NOT EXISTS profile_user_ids_by_profile ON profile_user_ids (store, key)",
-    # the aggregate version a row reflects (NULL in rows written before the column existed)
-    "ALTER TABLE profiles ADD COLUMN IF NOT EXISTS event_version bigint",
-    "CREATE TABLE IF NOT EXISTS profile_pending (originator_id text PRIMARY KEY, store text NOT NULL,"
-    " key text NOT NULL, event_version bigint NOT NULL, queued_us bigint NOT NULL)",
-)
+_TYPES: dict[Kind, str] = {"id": "uuid", "text": "text", "int": "bigint"}
+# the side tables, then the columns that tables of an earlier version lack
+_SIDE_TABLES = (*create_statements(SIDE_TABLES, _TYPES, rowid_tables=False),
+                *(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {column_definition(column, _TYPES)}"
+                  for table, column in added_columns(SIDE_TABLES)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -106,13 +95,12 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
                  ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.snapshots_table_name = events_table_name.removesuffix("events") + "snapshots"
         self.sql_create_statements.extend(SQL(statement).format() for statement in _SIDE_TABLES)
 
     def _sql(self, statement: str) -> str:
         return _pyformat(statement)
 
-    def _id(self, originator_id: UUID) -> Any:
+    def _id(self, originator_id: UUID | str) -> Any:
         return originator_id
 
     def _insert_events(self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent],
@@ -161,25 +149,15 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
 
     # ---- erasure -----------------------------------------------------------------------------
 
-    def erase(self, originator_id: UUID, tombstone: StoredEvent, redacted_topic: str,
-              redacted_state: bytes, timestamp: TimeRow, store: str, key: str) -> None:
-        """Append the tombstone; overwrite every earlier event without its data; drop snapshots.
+    def _insert_tombstone(self, c: psycopg.Cursor[Any], tombstone: StoredEvent, **side_rows: Any) -> None:
+        self._insert_events(c, [tombstone], **side_rows)
+        self._insert_stored_events(c, [tombstone])
 
-        The rows keep their versions, so the primary key still fences a stale writer. Then a
-        VACUUM of the touched tables, so the dead row versions that held the data are removed.
-        """
-        with self.datastore.transaction(commit=True) as c:
-            self._insert_events(c, [tombstone], timestamps=[timestamp],
-                                profile_rows=[(store, key, None)], cleared=[originator_id.hex])
-            self._insert_stored_events(c, [tombstone])
-            c.execute(SQL("UPDATE {} SET topic=%s, state=%s WHERE originator_id=%s"
-                          " AND originator_version<%s").format(Identifier(self.events_table_name)),
-                      (redacted_topic, redacted_state, originator_id, tombstone.originator_version))
-            c.execute(SQL("DELETE FROM {} WHERE originator_id=%s").format(
-                Identifier(self.snapshots_table_name)), (originator_id,))
+    def _scrub(self) -> None:
+        """A VACUUM of the touched tables, so the dead row versions that held the data are removed."""
         self.vacuum(self.events_table_name, self.snapshots_table_name, "profiles", "profile_user_ids")
 
-    def write_deferred(self, rows: Sequence[ProfileRow], done: Sequence[tuple[str, int]]) -> None:
+    def write_deferred(self, rows: Sequence[ProfileValues], done: Sequence[tuple[str, int]]) -> None:
         """Deferred `profiles` rows and the markers they settle, in one transaction that takes
         the events table's lock first, as every writer of these rows does: row locks taken in
         different orders by a write and a deferred write could otherwise deadlock."""
@@ -196,23 +174,9 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             conn.execute(SQL("VACUUM {}").format(SQL(", ").join(Identifier(t) for t in tables)))
 
-    def insert_snapshot(self, snapshot: StoredEvent, redacted_topic: str) -> None:
-        """Store a snapshot unless its version was erased meanwhile (checked in one statement)."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(SQL(
-                "INSERT INTO {snapshots} (originator_id, originator_version, topic, state)"
-                " SELECT %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM {events}"
-                " WHERE originator_id=%s AND originator_version=%s AND topic=%s)"
-                " ON CONFLICT DO NOTHING").format(snapshots=Identifier(self.snapshots_table_name),
-                                                  events=Identifier(self.events_table_name)),
-                (snapshot.originator_id, snapshot.originator_version, snapshot.topic,
-                 snapshot.state, snapshot.originator_id, snapshot.originator_version,
-                 redacted_topic))
-
     # ---- the read models -----------------------------------------------------------------------
 
-    def rebuild_read_models(
-            self, row_of: Callable[[list[StoredEvent]], tuple[str, str, ProfileRow | None]]) -> int:
+    def rebuild_read_models(self, row_of: Callable[[list[StoredEvent]], ProfileRow]) -> int:
         """Empty the read models and fill them again from the events, in one transaction that
         holds the events table's write lock (no writer slips in between)."""
         with self.datastore.transaction(commit=True) as c:
@@ -224,9 +188,7 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
     def _events_in_stream_order(self, c: psycopg.Cursor[Any]) -> Iterator[StoredEvent]:
         """Through a server-side cursor of the same transaction."""
         with c.connection.cursor(name="profilestore_rebuild") as reader:
-            reader.execute(SQL("SELECT originator_id, originator_version, topic, state FROM {}"
-                               " ORDER BY originator_id, originator_version").format(
-                Identifier(self.events_table_name)))
+            reader.execute(self._all_events())
             for row in reader:
                 yield StoredEvent(row["originator_id"], row["originator_version"], row["topic"],
                                   bytes(row["state"]))

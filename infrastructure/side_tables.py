@@ -7,8 +7,10 @@ transaction by the recorders in `sqlite.py` and `postgres.py`. The rest of a `pr
 (data, metadata, version, updated_time, session) is written later, coalesced
 (application/read_models.py), by `write_deferred`: only ever to a higher `event_version`, the
 aggregate version the row reflects, so it never goes backwards and never brings a removed row
-back. This mixin holds the statements and the queries both back ends share. Statements use `?`
-and `:name` parameters; a back end that wants another style rewrites them in `_sql`.
+back. The tables' columns and indexes are declared in schema.py. This mixin holds the
+statements and the queries both back ends share, over the side tables and over the events (an
+erasure's redaction, a snapshot's insert). Statements use `?` and `:name` parameters; a back
+end that wants another style rewrites them in `_sql`.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from profilestore.application.recorder_port import StoredRow
+from profilestore.application.side_rows import ProfileRow
 
-ProfileRow = dict[str, Any]
+from .schema import PROFILES
+
+ProfileValues = dict[str, Any]  # a `profiles` row's values by column (ProfileRow holds one)
 HistoryRow = tuple[StoredEvent, int | None]
 TimeRow = tuple[str, int, int, str]
-PROFILE_COLUMNS = ("store", "key", "originator_id", "version", "created_time", "updated_time",
-                   "data", "metadata", "user_ids", "session", "event_version")
+PROFILE_COLUMNS = PROFILES.column_names
 # the columns a deferred write sets; user_ids changes are written in the events' transaction
 DEFERRED_COLUMNS = ("version", "updated_time", "data", "metadata", "session", "event_version")
 SIDE_ROW_KINDS = ("timestamps", "profile_rows", "user_ids", "pending", "cleared")
@@ -54,10 +58,17 @@ _LIVE_FLOOR = ("(SELECT coalesce(max(originator_version), 0) FROM profile_timest
 
 
 class SideTables:
-    """Queries over the time index and the read models; the recorder supplies the plumbing."""
+    """Queries over the time index and the read models, and the SQL over the events both back
+    ends run; the recorder supplies the plumbing."""
 
+    datastore: Any
     events_table_name: str
     _bytewise = ""  # what makes ORDER BY compare text bytewise, as SQLite does by default
+
+    @property
+    def snapshots_table_name(self) -> str:
+        """The library's snapshots table beside the events table."""
+        return self.events_table_name.removesuffix("events") + "snapshots"
 
     # ---- what each back end supplies --------------------------------------------------------
 
@@ -65,17 +76,30 @@ class SideTables:
         """The statement in this back end's parameter style."""
         return statement
 
-    def _id(self, originator_id: UUID) -> Any:
-        """An aggregate id as this back end's side tables store it."""
-        return originator_id.hex
+    def _id(self, originator_id: UUID | str) -> Any:
+        """An aggregate id as this back end stores it in the events and in `id` columns."""
+        return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 
     def _query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
     def _events_in_stream_order(self, c: Any) -> Iterator[StoredEvent]:
         """Every stored event, ordered by (aggregate id, version), read lazily inside `c`'s
-        transaction."""
+        transaction (`_all_events`)."""
         raise NotImplementedError
+
+    def _insert_tombstone(self, c: Any, tombstone: StoredEvent, **side_rows: Any) -> None:
+        """Insert an erasure's tombstone and its side rows in `c`'s transaction."""
+        raise NotImplementedError
+
+    def _scrub(self) -> None:
+        """After an erasure: clear what is left of the redacted bytes out of the files."""
+        raise NotImplementedError
+
+    def _all_events(self) -> str:
+        """The statement of `_events_in_stream_order`."""
+        return (f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name}"
+                " ORDER BY originator_id, originator_version")
 
     def _streams(self, c: Any) -> Iterator[list[StoredEvent]]:
         """One stream at a time."""
@@ -85,7 +109,7 @@ class SideTables:
     # ---- writes, in the caller's transaction --------------------------------------------------
 
     def _write_side_rows(self, c: Any, timestamps: Sequence[TimeRow] = (),
-                         profile_rows: Sequence[tuple[str, str, ProfileRow | None]] = (),
+                         profile_rows: Sequence[ProfileRow] = (),
                          user_ids: Sequence[UserIdsRow] = (), pending: Sequence[PendingRow] = (),
                          cleared: Sequence[str] = ()) -> None:
         """A write's side rows: time rows; whole `profiles` rows (None: delete it); user ids
@@ -108,7 +132,7 @@ class SideTables:
         """Take the side rows out of an insert's keyword arguments (the rest are the library's)."""
         return {kind: kwargs.pop(kind) for kind in SIDE_ROW_KINDS if kind in kwargs}
 
-    def _write_profile_row(self, c: Any, store: str, key: str, row: ProfileRow | None) -> None:
+    def _write_profile_row(self, c: Any, store: str, key: str, row: ProfileValues | None) -> None:
         if row is None:
             c.execute(self._sql("DELETE FROM profile_user_ids WHERE store=? AND key=?"), (store, key))
             c.execute(self._sql("DELETE FROM profiles WHERE store=? AND key=?"), (store, key))
@@ -123,7 +147,7 @@ class SideTables:
         if user_ids:
             c.executemany(self._sql("INSERT INTO profile_user_ids VALUES (?, ?, ?)"), user_ids)
 
-    def _write_deferred_rows(self, c: Any, rows: Sequence[ProfileRow], done: Sequence[tuple[str, int]]
+    def _write_deferred_rows(self, c: Any, rows: Sequence[ProfileValues], done: Sequence[tuple[str, int]]
                              ) -> None:
         """Deferred `profiles` rows, each only over a lower event version, and the markers they
         settle: (originator id hex, version written) drops the marker unless it is newer."""
@@ -133,9 +157,7 @@ class SideTables:
         if done:
             c.executemany(self._sql(DELETE_PENDING_UP_TO), done)
 
-    def _refill_read_models(
-            self, c: Any, row_of: Callable[[list[StoredEvent]], tuple[str, str, ProfileRow | None]]
-    ) -> int:
+    def _refill_read_models(self, c: Any, row_of: Callable[[list[StoredEvent]], ProfileRow]) -> int:
         """Fill emptied read models from the events (every row up to date: no marker is left
         pending); returns the number of live profiles."""
         c.execute("DELETE FROM profile_pending")
@@ -225,3 +247,33 @@ class SideTables:
             "SELECT store, key FROM profile_user_ids WHERE user_id=:id"
             f" ORDER BY store{self._bytewise}, key{self._bytewise}",
             {"id": user_id})]
+
+    # ---- erasure and snapshots -----------------------------------------------------------------
+
+    def erase(self, originator_id: UUID, tombstone: StoredEvent, redacted_topic: str,
+              redacted_state: bytes, timestamp: TimeRow, store: str, key: str) -> None:
+        """Append the tombstone; overwrite every earlier event without its data; drop snapshots;
+        then `_scrub`.
+
+        The rows keep their versions, so the primary key still fences a stale writer.
+        """
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tombstone(c, tombstone, timestamps=[timestamp],
+                                   profile_rows=[(store, key, None)], cleared=[originator_id.hex])
+            stream = self._id(originator_id)
+            c.execute(self._sql(f"UPDATE {self.events_table_name} SET topic=?, state=?"
+                                " WHERE originator_id=? AND originator_version<?"),
+                      (redacted_topic, redacted_state, stream, tombstone.originator_version))
+            c.execute(self._sql(f"DELETE FROM {self.snapshots_table_name} WHERE originator_id=?"),
+                      (stream,))
+        self._scrub()
+
+    def insert_snapshot(self, snapshot: StoredEvent, redacted_topic: str) -> None:
+        """Store a snapshot unless its version was erased meanwhile (checked in one statement)."""
+        stream, version = self._id(snapshot.originator_id), snapshot.originator_version
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._sql(
+                f"INSERT INTO {self.snapshots_table_name} (originator_id, originator_version, topic, state)"
+                f" SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM {self.events_table_name}"
+                " WHERE originator_id=? AND originator_version=? AND topic=?) ON CONFLICT DO NOTHING"),
+                (stream, version, snapshot.topic, snapshot.state, stream, version, redacted_topic))

@@ -18,7 +18,6 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-import sqlite_utils
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
@@ -31,48 +30,38 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import Environment, EnvType
 
 from profilestore.application.recorder_port import Decide, StoredRow
+from profilestore.application.side_rows import ProfileRow
 
-from .side_tables import ProfileRow, SideTables, TimeRow
+from .schema import (
+    PROFILE_USER_IDS,
+    PROFILES,
+    READ_MODELS,
+    SIDE_TABLES,
+    Kind,
+    Table,
+    added_columns,
+    column_definition,
+    create_statements,
+)
+from .side_tables import ProfileValues, SideTables
+
+_TYPES: dict[Kind, str] = {"id": "TEXT", "text": "TEXT", "int": "INTEGER"}
 
 
-def create_side_tables(db: sqlite_utils.Database) -> None:
-    """The time index and the read models (idempotent)."""
-    db.table("profile_timestamps").create(
-        {"originator_id": str, "originator_version": int, "timestamp_us": int, "kind": str},
-        pk=("originator_id", "originator_version"), not_null={"timestamp_us", "kind"},
-        if_not_exists=True)
-    db.table("profile_timestamps").create_index(  # get(at=), versions by date: no scan of the stream
-        ["originator_id", "timestamp_us", "originator_version"], index_name="profile_timestamps_by_time",
-        if_not_exists=True)
-    create_read_models(db)
-
-
-def create_read_models(db: sqlite_utils.Database) -> None:
-    """`profiles` (one row per live profile), `profile_user_ids` and `profile_pending` (the
-    profiles whose rows are written later), idempotent; a `profiles` table of an earlier version
-    gets its `event_version` column."""
-    profiles = db.table("profiles")
-    profiles.create(
-        {"store": str, "key": str, "originator_id": str, "version": int, "created_time": int,
-         "updated_time": int, "data": str, "metadata": str, "user_ids": str, "session": str,
-         "event_version": int},
-        pk=("store", "key"), not_null={"originator_id", "version", "data"}, if_not_exists=True)
-    if "event_version" not in profiles.columns_dict:
+def create_tables(c: SQLiteCursor, tables: Sequence[Table]) -> None:
+    """Side tables of schema.py (idempotent); a table of an earlier version gets the columns it
+    lacks."""
+    for statement in create_statements(tables, _TYPES, rowid_tables=True):
+        c.execute(statement)
+    for table, column in added_columns(tables):
+        c.execute(f"PRAGMA table_info({table.name})")
+        if column.name in {row[1] for row in c.fetchall()}:
+            continue
         try:
-            profiles.add_column("event_version", int)
+            c.execute(f"ALTER TABLE {table.name} ADD COLUMN {column_definition(column, _TYPES)}")
         except sqlite3.OperationalError as error:  # another process added it meanwhile
             if "duplicate column" not in str(error):
                 raise
-    # WITHOUT ROWID: one b-tree, so a save's marker writes one page, not a row and its key's index
-    db.execute("CREATE TABLE IF NOT EXISTS profile_pending (originator_id TEXT PRIMARY KEY,"
-               " store TEXT NOT NULL, key TEXT NOT NULL, event_version INTEGER NOT NULL,"
-               " queued_us INTEGER NOT NULL) WITHOUT ROWID")
-    db.table("profile_user_ids").create({"user_id": int, "store": str, "key": str},
-                                        pk=("user_id", "store", "key"), if_not_exists=True)
-    # every write that can change a profile's user ids replaces its rows by (store, key): without
-    # this index each one scanned the table (6.7 ms at 100,000 profiles)
-    db.execute("CREATE INDEX IF NOT EXISTS profile_user_ids_by_profile"
-               " ON profile_user_ids (store, key)")
 
 
 def newer_events_statement(events_table: str) -> str:
@@ -101,14 +90,6 @@ def _identity(db_name: str) -> tuple[int, int] | None:
     return status.st_dev, status.st_ino
 
 
-def _hex(originator_id: UUID | str) -> str:
-    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
-
-
-def _database(c: SQLiteCursor) -> sqlite_utils.Database:
-    return sqlite_utils.Database(c.sqlite_cursor.connection)
-
-
 CHECKPOINT_EVERY = 64  # commits between the engine thread's WAL checkpoints
 
 
@@ -122,7 +103,7 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
 
     def _create_table(self, c: SQLiteCursor) -> None:
         super()._create_table(c)
-        create_side_tables(_database(c))
+        create_tables(c, SIDE_TABLES)
         self._check_file()
 
     def convert_originator_id(self, originator_id: str) -> UUID | str:
@@ -225,7 +206,7 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
         self._write_side_rows(c, **side_rows)
         return notification_ids
 
-    def write_deferred(self, rows: Sequence[ProfileRow], done: Sequence[tuple[str, int]]) -> None:
+    def write_deferred(self, rows: Sequence[ProfileValues], done: Sequence[tuple[str, int]]) -> None:
         """Deferred `profiles` rows and the markers they settle, in one transaction committed
         without waiting for the disk (synchronous=NORMAL): if it is lost, so is the deletion of
         its markers, which the writes stored durably, and the rows are written again from them.
@@ -273,35 +254,13 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
 
     # ---- erasure -----------------------------------------------------------------------------
 
-    def erase(self, originator_id: UUID, tombstone: StoredEvent, redacted_topic: str,
-              redacted_state: bytes, timestamp: TimeRow, store: str, key: str
-              ) -> None:
-        """Append the tombstone; overwrite every earlier event without its data; drop snapshots.
-
-        The rows keep their versions, so the primary key still fences a stale writer. The WAL
-        is checkpointed afterwards so the old pages leave it too.
-        """
+    def _insert_tombstone(self, c: SQLiteCursor, tombstone: StoredEvent, **side_rows: Any) -> None:
         self._check_file()
-        with self.datastore.transaction(commit=True) as c:
-            self._insert_events(c, [tombstone], timestamps=[timestamp],
-                                profile_rows=[(store, key, None)], cleared=[originator_id.hex])
-            c.execute(f"UPDATE {self.events_table_name} SET topic=?, state=?"
-                      " WHERE originator_id=? AND originator_version<?",
-                      (redacted_topic, redacted_state, originator_id.hex,
-                       tombstone.originator_version))
-            c.execute("DELETE FROM stored_snapshots WHERE originator_id=?", (originator_id.hex,))
-        self.checkpoint()
+        self._insert_events(c, [tombstone], **side_rows)
 
-    def insert_snapshot(self, snapshot: StoredEvent, redacted_topic: str) -> None:
-        """Store a snapshot unless its version was erased meanwhile (checked in one statement)."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(
-                "INSERT OR IGNORE INTO stored_snapshots SELECT ?, ?, ?, ? WHERE NOT EXISTS"
-                f" (SELECT 1 FROM {self.events_table_name} WHERE originator_id=?"
-                " AND originator_version=? AND topic=?)",
-                (_hex(snapshot.originator_id), snapshot.originator_version, snapshot.topic,
-                 snapshot.state, _hex(snapshot.originator_id), snapshot.originator_version,
-                 redacted_topic))
+    def _scrub(self) -> None:
+        """The WAL is checkpointed, so the redacted events' old pages leave it too."""
+        self.checkpoint()
 
     def checkpoint(self) -> None:
         """Move the WAL into the database file and truncate it."""
@@ -310,25 +269,22 @@ class ProfileRecorder(SideTables, SQLiteApplicationRecorder):
 
     # ---- the read models -----------------------------------------------------------------------
 
-    def rebuild_read_models(
-            self, row_of: Callable[[list[StoredEvent]], tuple[str, str, ProfileRow | None]]) -> int:
+    def rebuild_read_models(self, row_of: Callable[[list[StoredEvent]], ProfileRow]) -> int:
         """Drop the read models and fill them again from the events, in one transaction.
 
         `row_of` folds one stream's events into its row. Returns the number of live profiles.
         """
         with self.datastore.transaction(commit=True) as c:
             c.execute("DELETE FROM profiles")  # the write lock first: no writer slips in between
-            db = _database(c)
-            db.table("profile_user_ids").drop(ignore=True)
-            db.table("profiles").drop(ignore=True)
-            create_read_models(db)
+            for table in (PROFILE_USER_IDS, PROFILES):
+                c.execute(f"DROP TABLE IF EXISTS {table.name}")
+            create_tables(c, READ_MODELS)
             return self._refill_read_models(c, row_of)
 
     def _events_in_stream_order(self, c: SQLiteCursor) -> Iterator[StoredEvent]:
         """Through a second cursor of the same transaction."""
         reader = c.sqlite_cursor.connection.cursor()
-        reader.execute(f"SELECT originator_id, originator_version, topic, state"
-                       f" FROM {self.events_table_name} ORDER BY originator_id, originator_version")
+        reader.execute(self._all_events())
         for row in reader:
             yield StoredEvent(UUID(row[0]), row[1], row[2], row[3])
 
