@@ -15,6 +15,7 @@ from profilestore.domain.errors import (
     SessionLostError,
     StoreClosedError,
 )
+from profilestore.domain.migrations import Migration
 
 __all__ = [
     "Connection",
@@ -23,6 +24,7 @@ __all__ = [
     "HistoryEntry",
     "InvalidKeyError",
     "KeyInfo",
+    "Migration",
     "Profile",
     "ProfileStore",
     "ProfileStoreError",

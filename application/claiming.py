@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from profilestore.domain.profile import ProfileAggregate
+from profilestore.domain.shape import Admitted, StoreShape
 
 from . import clock
 from .profile_core import Held, Token
@@ -18,6 +19,7 @@ from .settings import Settings
 from .writes import FAILED, Writes
 
 H = TypeVar("H", bound=Held)
+Make = Callable[[ProfileAggregate, Any], H]  # (claimed aggregate, its data) -> the game's profile
 
 
 @dataclass
@@ -54,10 +56,12 @@ class Claimer:
         self._jobs: dict[Token, StartJob[Any]] = {}
         self._lock = threading.Lock()
 
-    def start(self, token: Token, template: dict[str, Any], make: Callable[[ProfileAggregate], H],
-              steal: bool, cancel: Callable[[], bool] | None) -> H | None:
+    def start(self, token: Token, shape: StoreShape, make: Make[H], steal: bool,
+              cancel: Callable[[], bool] | None) -> H | None:
         """Join or run the key's start job; None unless this call is the latest when it ends.
-        `make` turns the claimed aggregate into the game's profile."""
+        `make` turns the claimed aggregate and its data, as `shape.admit` gave it, into the
+        game's profile. Raises what `shape.admit` raises (a newer schema, data that does not
+        validate, a migration that fails) with nothing written."""
         with self._lock:
             job = self._jobs.get(token)
             runner = job is None
@@ -69,7 +73,7 @@ class Claimer:
             ticket = job.ticket
         if runner:
             try:
-                job.result = self._run(token, template, make, job)
+                job.result = self._run(token, shape, make, job)
             finally:
                 with self._lock:
                     del self._jobs[token]
@@ -79,11 +83,11 @@ class Claimer:
         result: H | None = job.result if ticket == job.ticket else None
         return result
 
-    def _run(self, token: Token, template: dict[str, Any], make: Callable[[ProfileAggregate], H],
-             job: StartJob[H]) -> H | None:
+    def _run(self, token: Token, shape: StoreShape, make: Make[H], job: StartJob[H]) -> H | None:
         writes, started = self._writes, clock.seconds()
         next_reread = 0.0
         requested_at: datetime | None = None
+        admitted: list[Any] = [None]  # the data of the last decision
 
         def stop() -> bool:
             return self._closing() or job.is_cancelled()
@@ -92,8 +96,9 @@ class Claimer:
             self._saver.retry_due(force=True, token=token)
             now = clock.now()
             replica, action = writes.decide(
-                token, lambda: writes.load_or_reset(token, template),
-                lambda replica: self._decide(replica, template, job, requested_at, next_reread, now))
+                token, lambda: writes.load_or_reset(token, shape),
+                lambda replica: self._decide(replica, shape, job, requested_at, next_reread, now,
+                                             admitted))
             return replica, action, now
 
         while not stop():
@@ -106,7 +111,7 @@ class Claimer:
             if action == "give up":
                 return None
             if action == "claim":
-                return self._activate(replica, make, job)
+                return self._activate(replica, admitted[0], make, job)
             if action == "request":
                 requested_at = now
                 next_reread = now_s + settings.first_load_repeat
@@ -121,18 +126,22 @@ class Claimer:
         heard = self._news()
         return lambda: stop() or self._news() != heard
 
-    def _decide(self, replica: ProfileAggregate, template: dict[str, Any], job: StartJob[H],
-                requested_at: datetime | None, next_reread: float, now: datetime) -> str:
-        """Record the next step on the replica; returns claim, request, wait, reread or give up."""
+    def _decide(self, replica: ProfileAggregate, shape: StoreShape, job: StartJob[H],
+                requested_at: datetime | None, next_reread: float, now: datetime,
+                admitted: list[Any]) -> str:
+        """Record the next step on the replica; returns claim, request, wait, reread or give up.
+        First, whoever holds it, the stored data must be readable here (shape.admit raises);
+        a claim records the migration it needed, after the claim, under our session."""
         settings, me = self._settings(), self._me
         if not replica.live:
-            replica.create(template, me, now)
+            replica.create(shape.template_data, me, now, *shape.new_schema)
+        admission = admitted[0] = shape.admit(replica)
         if replica.session is None or replica.session == me:
             replica.start_session(me, now)
-            return "claim"
+            return self._claimed(replica, shape, admission, now)
         if job.steal or replica.owner_is_dead(now, settings.assume_dead):
             replica.take_session(me, now)
-            return "claim"
+            return self._claimed(replica, shape, admission, now)
         if requested_at is None:
             replica.request_session(me, now)
             return "request"
@@ -142,12 +151,18 @@ class Claimer:
             return "wait"
         if (now - requested_at).total_seconds() >= settings.session_steal:
             replica.take_session(me, now)
-            return "claim"
+            return self._claimed(replica, shape, admission, now)
         return "reread"
 
-    def _activate(self, replica: ProfileAggregate, make: Callable[[ProfileAggregate], H],
+    def _claimed(self, replica: ProfileAggregate, shape: StoreShape, admission: Admitted,
+                 now: datetime) -> str:
+        if admission.migrated is not None:  # every missing step as one event, in the claim
+            replica.migrate(admission.migrated, shape.schema, shape.readable_from, self._me, now)
+        return "claim"
+
+    def _activate(self, replica: ProfileAggregate, admission: Admitted, make: Make[H],
                   job: StartJob[H]) -> H | None:
-        profile = make(replica)
+        profile = make(replica, admission.value)
         self._sessions.add(profile.core)
         if self._closing() or job.is_cancelled():
             self._saver.end(profile.core, "Manual")  # claimed just as we gave up: release it

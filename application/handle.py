@@ -40,12 +40,17 @@ class Profile:
     # ---- data -----------------------------------------------------------------------------
 
     @property
-    def data(self) -> dict[str, Any]:
-        """The profile's data; changes are saved while the session is active."""
+    def data(self) -> Any:
+        """The profile's data (a dict, or an instance of a typed store's model); changes are
+        saved while the session is active."""
         return self.core.data
 
     @data.setter
-    def data(self, value: dict[str, Any]) -> None:
+    def data(self, value: Any) -> None:
+        codec = self.core.codec
+        if codec is not None:  # a dict or an instance, validated into the model
+            self.core.data = codec.coerce(value)
+            return
         if not isinstance(value, dict):
             raise TypeError(f"Profile.data must be a dict, not {type(value).__name__}")
         self.core.data = value
@@ -62,7 +67,7 @@ class Profile:
         self.core.metadata = value
 
     @property
-    def last_saved_data(self) -> dict[str, Any]:
+    def last_saved_data(self) -> Any:
         """What the last committed save stored (a copy distinct from `data`)."""
         return self.core.last_saved_data()
 
@@ -96,7 +101,10 @@ class Profile:
                 self.core.user_ids.remove(user_id)
 
     def reconcile(self) -> None:
-        """Fill keys missing from `data` from the store template, recursively into dicts."""
+        """Fill keys missing from `data` from the store template, recursively into dicts (a typed
+        store's data has them already: validation fills defaults)."""
+        if self.core.codec is not None:
+            return
         with self.lock:
             _reconcile(self.core.data, self.profile_store.template)
 

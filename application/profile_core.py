@@ -16,7 +16,9 @@ from typing import Any, NamedTuple, Protocol
 from profilestore.domain.copying import json_copy
 from profilestore.domain.diff import patched
 from profilestore.domain.profile import ProfileAggregate, Session
+from profilestore.domain.shape import Schema
 from profilestore.domain.timeutil import to_ms
+from profilestore.domain.typed import ModelCodec
 
 from . import clock
 from .signals import Signal
@@ -46,7 +48,8 @@ class ProfileCore:
     stored events; its session status, signals, and the messages its handlers have seen."""
 
     def __init__(self, aggregate: ProfileAggregate, token: Token, *, session: Session | None,
-                 read_only: bool, owner: object = None) -> None:
+                 read_only: bool, owner: object = None, data: Any = None,
+                 codec: ModelCodec | None = None, schema: Schema | None = None) -> None:
         self.token = token
         self.owner = owner  # the engine whose store made it (trades refuse another engine's)
         self.lock = threading.RLock()
@@ -63,7 +66,14 @@ class ProfileCore:
         self.stale = False  # the replica may hold a write that was not stored: re-read it first
         self.session: dict[str, str] | None = copy.deepcopy(session)
         self.session_load_count = aggregate.session_load_count
-        self.data: dict[str, Any] = json_copy(aggregate.data)
+        # the data as game code sees it: a dict, or the model instance of a typed store (codec)
+        self.data: Any = json_copy(aggregate.data) if data is None else data
+        self.codec = codec
+        # what a write of this data records: (schema, readable_from)
+        self.schema: Schema = schema or (aggregate.schema, aggregate.readable_from)
+        # stored at a newer schema than the store's (readable here): fields unknown to this
+        # server's model are kept when it saves
+        self.newer_schema = False
         self.metadata: dict[str, Any] = json_copy(aggregate.metadata)
         self.user_ids: list[int] = list(aggregate.user_ids)
         self.saved_data = aggregate.data  # never changed in place (shared with the replica)
@@ -101,9 +111,12 @@ class ProfileCore:
 
     # ---- what was saved ----------------------------------------------------------------------
 
-    def last_saved_data(self) -> dict[str, Any]:
-        """What the last committed save stored, as a copy distinct from `data`."""
+    def last_saved_data(self) -> Any:
+        """What the last committed save stored, as a copy distinct from `data` (a model
+        instance for a typed store)."""
         if self.last_saved is None:
+            if self.codec is not None:
+                return self.codec.model.model_validate(self.saved_data)
             self.last_saved = json_copy(self.saved_data)
         return self.last_saved
 
@@ -117,7 +130,9 @@ class ProfileCore:
             with self.lock:
                 self.processed = [i for i in self.processed if i not in processed]
         self.saved_data = aggregate.data
-        if data is not None:
+        if self.codec is not None:
+            self.last_saved = None  # a model made from the saved JSON when asked for
+        elif data is not None:
             self.last_saved = data
         elif patch and self.last_saved is not None:
             # a new object: what game code or handlers were given earlier stays as it was

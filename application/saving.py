@@ -51,6 +51,19 @@ def committed(core: ProfileCore, snap: Snapshot | None) -> None:
         core.committed(core.replica, data=snap.data, patch=snap.patch, processed=snap.processed)
 
 
+def _typed_plain(core: ProfileCore, whole: bool) -> dict[str, Any]:
+    """A typed profile's model as checked JSON (domain/typed.py: what changed since the replica
+    is dumped and validated, or all of it). Data stored at a newer schema this server may write
+    keeps the top-level fields this server's model does not know."""
+    assert core.codec is not None
+    saved = core.replica.data
+    plain = core.codec.dump(core.data, None if whole else saved)
+    if core.newer_schema:
+        for name, value in saved.items():
+            plain.setdefault(name, value)
+    return plain
+
+
 @dataclass
 class FinalRetry:
     """A final save that failed and is tried again with backoff."""
@@ -87,10 +100,12 @@ class Saver:
         with core.lock:
             metadata = orjson.loads(check_metadata(core.metadata, settings.max_metadata_chars))
             user_ids, processed = list(core.user_ids), list(core.processed)
-            if whole or core.stale:
-                _, data = encode_and_copy(core.data, "data", settings.max_data_bytes)
+            whole = whole or core.stale
+            value = core.data if core.codec is None else _typed_plain(core, whole)
+            if whole:
+                _, data = encode_and_copy(value, "data", settings.max_data_bytes)
                 return Snapshot(data, None, metadata, user_ids, processed)
-            patch = checked_patch(core.replica.data, core.data, "data", settings.max_data_bytes)
+            patch = checked_patch(core.replica.data, value, "data", settings.max_data_bytes)
             return Snapshot(None, patch, metadata, user_ids, processed)
 
     def checked_snapshot(self, core: ProfileCore, *, auto: bool) -> Snapshot | None:
@@ -259,7 +274,8 @@ class Saver:
 
         try:
             fresh, _ = self._writes.decide(token, load, lambda replica: replica.overwrite(
-                read_version, data, snap.metadata, snap.user_ids, snap.processed, now))
+                read_version, data, snap.metadata, snap.user_ids, snap.processed, now,
+                schema=core.schema))
         except DatabaseFailure as error:
             self._health.report(str(error), core.store_name, core.key)
             return False

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import copy
+import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel
+
 from profilestore.domain.errors import ProfileStoreError, StoreClosedError
+from profilestore.domain.migrations import Migration
 from profilestore.domain.profile import MessageQueueFull, ProfileAggregate, profile_id
+from profilestore.domain.shape import StoreShape
 from profilestore.domain.timeutil import time_bound_ms
-from profilestore.domain.validation import check_key, check_template, encode_json
+from profilestore.domain.validation import check_key, encode_json
 
 from . import clock
 from .failures import CorruptStream
@@ -24,43 +29,69 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .parts import Parts
 
+log = logging.getLogger("profilestore")
 T = TypeVar("T")
 
 
 class ProfileStore:
     """Profiles of one name on one engine: sessions, reads, removal and history."""
 
-    def __init__(self, name: str, template: dict[str, Any] | None = None, *,
-                 engine: Engine | None = None) -> None:
+    def __init__(self, name: str, template: dict[str, Any] | type[BaseModel] | None = None, *,
+                 engine: Engine | None = None,
+                 migrations: Sequence[Callable[[dict[str, Any]], dict[str, Any]] | Migration] = ()
+                 ) -> None:
         if engine is None:
             from .default import default_engine
             engine = default_engine()
         self.engine = engine
         self.name = check_key(name, "store name", engine.settings.max_key_length)
-        self._template = check_template({} if template is None else template)
+        self._shape = StoreShape(template, migrations)
         self._is_mock = False
-        self._mock: ProfileStore | None = None
-        self._mock_lock = threading.Lock()
+        self._views: dict[str, ProfileStore] = {}  # the mock and raw views, made on first use
+        self._views_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"<ProfileStore {self.name!r}{' (mock)' if self._is_mock else ''}>"
+        kind = " (mock)" if self._is_mock else ""
+        return f"<ProfileStore {self.name!r}{kind}{' (raw)' if self._shape.raw else ''}>"
 
     @property
-    def template(self) -> dict[str, Any]:
-        """The data a new profile starts from."""
-        return self._template
+    def template(self) -> Any:
+        """The data a new profile starts from: a dict, or the model class of a typed store."""
+        return self._shape.template
+
+    @property
+    def migrations(self) -> tuple[Migration, ...]:
+        """The store's migrations, in order; its schema is how many there are."""
+        return self._shape.migrations
+
+    @property
+    def schema(self) -> int:
+        """The schema this store writes: the number of its migrations."""
+        return self._shape.schema
 
     @property
     def mock(self) -> ProfileStore:
         """The same store in the engine's private in-memory event store."""
         if self._is_mock:
             return self
-        with self._mock_lock:
-            if self._mock is None:
-                mock = copy.copy(self)
-                mock._is_mock, mock._mock, mock._mock_lock = True, None, threading.Lock()
-                self._mock = mock
-        return self._mock
+        return self._view("mock", lambda view: setattr(view, "_is_mock", True))
+
+    @property
+    def raw(self) -> ProfileStore:
+        """The same store with no model and no migrations: plain dict data exactly as stored,
+        for reading and repairing data that no longer validates."""
+        if self._shape.raw:
+            return self
+        return self._view("raw", lambda view: setattr(view, "_shape", self._shape.as_raw()))
+
+    def _view(self, kind: str, change: Callable[[ProfileStore], None]) -> ProfileStore:
+        with self._views_lock:
+            if kind not in self._views:
+                view = copy.copy(self)
+                view._views, view._views_lock = {}, threading.Lock()
+                change(view)
+                self._views[kind] = view
+            return self._views[kind]
 
     @property
     def _parts(self) -> Parts:
@@ -71,10 +102,26 @@ class ProfileStore:
         return Token(self._is_mock, self.name,
                      check_key(key, "profile key", self.engine.settings.max_key_length))
 
-    def _profile(self, replica: ProfileAggregate, token: Token, read_only: bool) -> Profile:
+    def _profile(self, replica: ProfileAggregate, token: Token, read_only: bool, value: Any
+                 ) -> Profile:
+        """A profile of `replica`, whose data game code sees as `value` (shape.admit's)."""
         session = replica.session if read_only else self.engine.server.as_session()
-        core = ProfileCore(replica, token, session=session, read_only=read_only, owner=self.engine)
+        shape = self._shape
+        core = ProfileCore(replica, token, session=session, read_only=read_only, owner=self.engine,
+                           data=value, codec=shape.codec, schema=shape.schema_of(replica))
+        core.newer_schema = replica.schema > shape.schema
         return Profile(self, core)
+
+    def _readable(self, replica: ProfileAggregate, token: Token) -> Profile | None:
+        """A read-only profile of `replica` as this store may read it (migrated, validated),
+        or None, logged, when it may not: nothing is written."""
+        try:
+            admitted = self._shape.admit(replica)
+        except ProfileStoreError as why:  # DataError included
+            log.warning("%r/%r version %s cannot be read here: %s", self.name, token.key,
+                        replica.saved_version, why)
+            return None
+        return self._profile(replica, token, True, admitted.value)
 
     # ---- sessions ------------------------------------------------------------------------
 
@@ -92,7 +139,7 @@ class ProfileStore:
         if self._parts.sessions.active(token) is not None:
             raise ProfileStoreError(f"profile {self.name!r}/{token.key!r} is already active on this engine")
         return self._parts.claimer.start(
-            token, self._template, lambda replica: self._profile(replica, token, False),
+            token, self._shape, lambda replica, value: self._profile(replica, token, False, value),
             bool(steal), cancel)
 
     # ---- reads ---------------------------------------------------------------------------
@@ -122,7 +169,7 @@ class ProfileStore:
         replica = writes.retrying(token, read)
         if replica is FAILED or replica is None or not replica.live:
             return None
-        return self._profile(replica, token, True)
+        return self._readable(replica, token)
 
     def version_query(self, key: str, sort_direction: SortDirection | str = SortDirection.ASCENDING,
                       min_date: Any = None, max_date: Any = None) -> VersionQuery[Profile]:
@@ -153,7 +200,7 @@ class ProfileStore:
             replica = writes.retrying(token, attempt)
             if not isinstance(replica, ProfileAggregate):
                 return None
-            return self._profile(replica, token, True)
+            return self._readable(replica, token)
 
         return VersionQuery(versions, read, lambda: self.engine.is_closing)
 
@@ -189,7 +236,7 @@ class ProfileStore:
 
         def queue(replica: ProfileAggregate) -> bool:
             if not replica.live:
-                replica.create(self._template, None, clock.now())
+                replica.create(self._shape.template_data, None, clock.now(), *self._shape.new_schema)
             try:
                 replica.queue_message(message, engine.settings.max_message_queue, clock.now())
             except MessageQueueFull as full:
@@ -198,7 +245,7 @@ class ProfileStore:
             return True
 
         sent = writes.retrying(token, lambda: writes.decide(
-            token, lambda: writes.load_or_reset(token, self._template), queue)[1])
+            token, lambda: writes.load_or_reset(token, self._shape), queue)[1])
         if sent is FAILED:
             return False
         held = parts.sessions.active(token)
@@ -215,7 +262,7 @@ class ProfileStore:
     def _template_view(self, token: Token, corrupt: CorruptStream) -> ProfileAggregate:
         """What get() shows of a profile that cannot be replayed: the template, nothing written."""
         replica = self._parts.writes.after_corrupt(token, corrupt)
-        replica.reset(self._template, clock.now())
+        replica.reset(self._shape.template_data, clock.now(), *self._shape.new_schema)
         replica.collect_events()  # never stored
         return replica
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from profilestore.domain.errors import SessionLostError
 from profilestore.domain.profile import ProfileAggregate, profile_id
+from profilestore.domain.shape import StoreShape
 
 from . import clock
 from .event_log import Conflict, EventLog
@@ -67,7 +68,7 @@ class Writes:
         return self.logs.of(token.mock).load(profile_id(token.store, token.key), token.store,
                                               token.key, version=version)
 
-    def load_or_reset(self, token: Token, template: dict[str, Any]) -> ProfileAggregate:
+    def load_or_reset(self, token: Token, shape: StoreShape) -> ProfileAggregate:
         """The profile to write to; if its events cannot be replayed, fire on_overwrite and restart
         it from the template with a pending Reset (the corrupt rows stay untouched)."""
         try:
@@ -77,7 +78,7 @@ class Writes:
                         token.key, corrupt)
             self._on_overwrite.fire(token.store, token.key)
             replica = self.after_corrupt(token, corrupt)
-            replica.reset(template, clock.now())
+            replica.reset(shape.template_data, clock.now(), *shape.new_schema)
             return replica
 
     def after_corrupt(self, token: Token, corrupt: CorruptStream) -> ProfileAggregate:

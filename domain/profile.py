@@ -23,7 +23,7 @@ Session = dict[str, str]
 JsonDict = dict[str, Any]
 
 _NAMESPACE = UUID("5f2b6c1e-3c1d-4d0e-9a57-0c6f3b8e2a11")
-SAVED_VERSION_TYPES = frozenset({"ProfileCreated", "Saved", "Overwritten", "Reset"})
+SAVED_VERSION_TYPES = frozenset({"ProfileCreated", "Saved", "Overwritten", "Reset", "Migrated"})
 
 
 class MessageQueueFull(ProfileStoreError):
@@ -59,6 +59,8 @@ class ProfileAggregate(Aggregate):
         key: str
         data: JsonDict
         session: Session | None
+        schema: int = 0  # the data's schema (events from before migrations existed: 0)
+        readable_from: int = 0  # the lowest schema whose servers may read it
 
         def apply(self, profile: ProfileAggregate) -> None:
             profile._begin_life(self)
@@ -130,12 +132,31 @@ class ProfileAggregate(Aggregate):
         metadata: JsonDict
         user_ids: list[int]
         processed_messages: list[int]
+        schema: int = 0
+        readable_from: int = 0
 
         def apply(self, profile: ProfileAggregate) -> None:
             profile.data = json_copy(self.data)
+            profile.schema, profile.readable_from = self.schema, self.readable_from
             profile.metadata = copy.deepcopy(self.metadata)
             profile.user_ids = list(self.user_ids)
             profile._drop_messages(self.processed_messages)
+            profile._mark_saved(self)
+
+    class Migrated(Aggregate.Event):
+        """The data was migrated from one schema to a later one (every missing step at once),
+        in the transaction of the claim that needed it: a saved version."""
+
+        session: Session | None
+        from_schema: int
+        to_schema: int
+        patch: list[JsonDict]
+        readable_from: int
+
+        def apply(self, profile: ProfileAggregate) -> None:
+            if self.patch:
+                profile.data = patched(profile.data, self.patch)
+            profile.schema, profile.readable_from = self.to_schema, self.readable_from
             profile._mark_saved(self)
 
     class Reset(Aggregate.Event):
@@ -145,11 +166,14 @@ class ProfileAggregate(Aggregate):
 
         session: Session | None
         data: JsonDict
+        schema: int = 0
+        readable_from: int = 0
 
         def apply(self, profile: ProfileAggregate) -> None:
             profile._end_life()
             profile.live, profile.removed = True, False
             profile.data = json_copy(self.data)
+            profile.schema, profile.readable_from = self.schema, self.readable_from
             profile.created_at = self.timestamp
             profile.life_version = self.originator_version
             profile._mark_saved(self)
@@ -215,7 +239,8 @@ class ProfileAggregate(Aggregate):
     _TIMES = ("created_at", "saved_at", "owner_active_at", "requested_at")
     _VALUES = ("store_name", "key", "live", "removed", "data", "metadata", "user_ids",
                "saved_version", "session", "requested_by", "session_load_count", "life_version",
-               "last_message_id")
+               "last_message_id", "schema", "readable_from")
+    _SINCE_MIGRATIONS = frozenset({"schema", "readable_from"})  # older snapshots lack them: 0
 
     def snapshot_state(self) -> JsonDict:
         """The state as JSON values, for a snapshot."""
@@ -234,7 +259,10 @@ class ProfileAggregate(Aggregate):
         """The aggregate a snapshot describes."""
         profile = cls.blank(originator_id)
         for name in cls._VALUES:  # the data is never changed in place: it need not be copied
-            setattr(profile, name, state[name] if name in _SHARED_STATE else json_copy(state[name]))
+            if name in cls._SINCE_MIGRATIONS:
+                setattr(profile, name, state.get(name, 0))
+            else:
+                setattr(profile, name, state[name] if name in _SHARED_STATE else json_copy(state[name]))
         for name in cls._TIMES:
             setattr(profile, name, None if state[name] is None else from_us(state[name]))
         profile.messages = {message_id: message for message_id, message in state["messages"]}
@@ -256,12 +284,15 @@ class ProfileAggregate(Aggregate):
         self.requested_at: datetime | None = None
         self.messages: dict[int, JsonDict] = {}
         self.last_message_id = 0
+        self.schema = 0
+        self.readable_from = 0
 
     def _begin_life(self, event: ProfileAggregate.ProfileCreated) -> None:
         self._end_life()
         self.live, self.removed = True, False
         self.store_name, self.key = event.store_name, event.key
         self.data = json_copy(event.data)
+        self.schema, self.readable_from = event.schema, event.readable_from
         self.created_at = event.timestamp
         self.session_load_count = 0
         self.life_version = event.originator_version
@@ -322,12 +353,26 @@ class ProfileAggregate(Aggregate):
 
     # ---- commands: check, then record --------------------------------------------------------
 
-    def create(self, template: JsonDict, session: Session | None, now: datetime) -> None:
-        """Bring a key with no live events to life with the template."""
+    def create(self, template: JsonDict, session: Session | None, now: datetime, schema: int = 0,
+               readable_from: int = 0) -> None:
+        """Bring a key with no live events to life with the template (data at `schema`)."""
         if self.live:
             raise ProfileStoreError(f"profile {self.store_name!r}/{self.key!r} already exists")
         self.trigger_event(self.ProfileCreated, timestamp=self._stamp(now), store_name=self.store_name,
-                           key=self.key, data=copy.deepcopy(template), session=session)
+                           key=self.key, data=copy.deepcopy(template), session=session,
+                           schema=schema, readable_from=readable_from)
+
+    def migrate(self, data: JsonDict, to_schema: int, readable_from: int, session: Session | None,
+                now: datetime) -> None:
+        """Record `data`, the stored data migrated to `to_schema`, as the newest saved version."""
+        if not self.live:
+            raise ProfileStoreError(f"profile {self.store_name!r}/{self.key!r} has no live events")
+        if to_schema <= self.schema:
+            raise ProfileStoreError(f"profile {self.store_name!r}/{self.key!r} is at schema"
+                                    f" {self.schema} already, not below {to_schema}")
+        self.trigger_event(self.Migrated, timestamp=self._stamp(now), session=session,
+                           from_schema=self.schema, to_schema=to_schema,
+                           patch=make_patch(self.data, data), readable_from=readable_from)
 
     def start_session(self, session: Session, now: datetime) -> None:
         """Claim a free session (or re-take one this server's identity already holds)."""
@@ -385,10 +430,11 @@ class ProfileAggregate(Aggregate):
         self.trigger_event(self.SessionEnded, timestamp=self._stamp(now), session=session,
                            reason=reason, ended_session=session)
 
-    def reset(self, template: JsonDict, now: datetime) -> None:
+    def reset(self, template: JsonDict, now: datetime, schema: int = 0, readable_from: int = 0
+              ) -> None:
         """Restart a profile whose events cannot be replayed from the template."""
         self.trigger_event(self.Reset, timestamp=self._stamp(now), session=None,
-                           data=copy.deepcopy(template))
+                           data=copy.deepcopy(template), schema=schema, readable_from=readable_from)
 
     def queue_message(self, message: JsonDict, max_queue: int, now: datetime) -> None:
         """Hold a message for the profile, with the next message id; MessageQueueFull at the
@@ -403,11 +449,14 @@ class ProfileAggregate(Aggregate):
                            message_id=self.last_message_id + 1, message=copy.deepcopy(message))
 
     def overwrite(self, read_version: int, data: JsonDict, metadata: JsonDict, user_ids: list[int],
-                  processed_messages: Iterable[int], now: datetime) -> None:
-        """Write a read-only profile (read at `read_version`) as the newest saved version.
+                  processed_messages: Iterable[int], now: datetime,
+                  schema: tuple[int, int] | None = None) -> None:
+        """Write a read-only profile (read at `read_version`) as the newest saved version, its
+        data at `schema` (schema, readable_from; default: the stored one's).
 
         A session held anywhere ends first, in the same transaction. A profile read before a
         removal is refused: a rollback never brings erased data back."""
+        at, readable = schema if schema is not None else (self.schema, self.readable_from)
         if not self.live or self.life_version > read_version:
             raise ProfileStoreError(
                 f"profile {self.store_name!r}/{self.key!r} was removed after it was read;"
@@ -418,7 +467,8 @@ class ProfileAggregate(Aggregate):
                                reason="Overwritten", ended_session=self.session)
         self.trigger_event(self.Overwritten, timestamp=stamp, session=None, from_version=read_version,
                            data=json_copy(data), metadata=copy.deepcopy(metadata),
-                           user_ids=list(user_ids), processed_messages=sorted(processed_messages))
+                           user_ids=list(user_ids), processed_messages=sorted(processed_messages),
+                           schema=at, readable_from=readable)
 
     def remove(self, now: datetime) -> None:
         """Erase the profile: a tombstone at the highest version."""

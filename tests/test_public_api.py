@@ -22,7 +22,7 @@ from profilestore import (
 
 PUBLIC_NAMES = {
     "Engine", "ProfileStore", "Profile", "VersionQuery", "Settings", "Server", "SortDirection", "Signal",
-    "Connection", "HistoryEntry", "KeyInfo", "ProfileStoreError", "InvalidKeyError", "DataError",
+    "Connection", "HistoryEntry", "KeyInfo", "Migration", "ProfileStoreError", "InvalidKeyError", "DataError",
     "StoreClosedError", "SessionLostError", "default_engine",
 }  # fmt: skip
 

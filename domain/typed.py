@@ -1,0 +1,177 @@
+"""Typed profile data: a pydantic model as a store's template, stored as its JSON dump.
+
+What is stored is `model_dump(mode="json")`, so events, diffs and read models see plain JSON as
+for dict profiles. A save never stores what a later load would refuse: the dump is validated.
+Whole dumps and validations grow with the profile (14 and 28 ms at 10,000 inventory items), so
+for a field that is a list of models (an inventory) a save dumps and validates only the elements
+that changed since the last save: the list's equal prefix and suffix are found by comparing each
+element's attributes with the saved JSON at C speed (`map(operator.ne, ...)`), as domain/diff.py
+does for lists, and only the elements between are dumped and validated; the other fields are
+dumped whole and validated with the unchanged elements passed as the instances they are. Models
+whose validators could see the difference (a `before` or `wrap` model validator, a field
+validator on such a list, `revalidate_instances`) are validated whole.
+"""
+
+from __future__ import annotations
+
+import operator
+import typing
+from itertools import compress
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
+
+from .errors import DataError
+
+JsonDict = dict[str, Any]
+_dict_of = operator.attrgetter("__dict__")
+
+
+def data_path(loc: tuple[int | str, ...], root: str = "data") -> str:
+    """A pydantic error location in the subscript form of DataError texts: data['items'][0]."""
+    return root + "".join(f"[{step}]" if isinstance(step, int) else f"[{step!r}]" for step in loc)
+
+
+def data_error(error: ValidationError, prefix: tuple[int | str, ...] = (), where: str = "") -> DataError:
+    """A DataError naming the first failing field path, pydantic's message and what was there."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    text = f"{data_path((*prefix, *first['loc']))}: {first['msg']}{more}"
+    return DataError(f"{text}{where}")
+
+
+class ModelCodec:
+    """The model a store's data is an instance of; JSON in and out, checked."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        missing = [name for name, field in model.model_fields.items() if field.is_required()]
+        if missing:
+            raise TypeError(f"template model {model.__name__}: every field needs a default, and "
+                            f"{', '.join(repr(name) for name in missing)} has none")
+        self.model = model
+        decorators = model.__pydantic_decorators__
+        self._lists = {name: element for name, field in model.model_fields.items()
+                       if (element := _model_list(field)) is not None
+                       and not any(name in d.info.fields for d in decorators.field_serializers.values())}
+        self._whole = bool(
+            decorators.model_serializers
+            or any(d.info.mode in ("before", "wrap") for d in decorators.model_validators.values())
+            or any(set(d.info.fields) & set(self._lists) for d in decorators.field_validators.values())
+            or model.model_config.get("revalidate_instances", "never") != "never")
+        if decorators.model_serializers:
+            self._lists = {}
+
+    def template(self) -> JsonDict:
+        """The data of a new profile: the model's defaults, dumped."""
+        return self.dump(self.model(), None)
+
+    def load(self, plain: JsonDict, where: str = "") -> BaseModel:
+        """Stored JSON as the model; a DataError naming the field path (and `where`) if it does
+        not validate."""
+        try:
+            return self.model.model_validate(plain)
+        except ValidationError as error:
+            raise data_error(error, where=where) from None
+
+    def coerce(self, value: object) -> BaseModel:
+        """What `profile.data = value` stores: a dict validated into the model, or an instance
+        of it checked by validating its dump; TypeError for anything else."""
+        if isinstance(value, dict):
+            return self.load(value)
+        if isinstance(value, self.model):
+            self.load(self._dump_whole(value))
+            return value
+        raise TypeError(f"Profile.data must be a {self.model.__name__} or a dict, not "
+                        f"{type(value).__name__}")
+
+    def dump(self, value: BaseModel, saved: JsonDict | None) -> JsonDict:
+        """The model instance as checked JSON, dumping and validating what changed since
+        `saved` (the JSON last stored) when that is safe, else all of it."""
+        if type(value) is not self.model or saved is None or not self._lists:
+            return self._checked_whole(value)
+        lists = {}
+        for name, element in self._lists.items():
+            fresh = self._list(value.__dict__.get(name), saved.get(name), element, name)
+            if fresh is None:
+                return self._checked_whole(value)
+            lists[name] = fresh
+        try:
+            rest = value.model_dump(mode="json", exclude=set(self._lists), warnings=False)
+        except (PydanticSerializationError, TypeError, ValueError) as error:
+            raise DataError(f"data: cannot be dumped as JSON: {error}") from None
+        plain = {name: lists[name] if name in lists else rest[name]
+                 for name in self.model.model_fields if name in lists or name in rest}
+        plain.update((name, item) for name, item in rest.items() if name not in plain)
+        if self._whole:
+            self._validate(plain)
+        else:  # the unchanged elements as the instances they are: checked by type only
+            self._validate({**rest, **{name: value.__dict__[name] for name in lists}})
+        return plain
+
+    def _list(self, items: object, saved: object, element: type[BaseModel], name: str
+              ) -> list[Any] | None:
+        """The dump of a list of `element` models, reusing the saved JSON of the equal prefix
+        and suffix; None when the fast way does not apply."""
+        if type(items) is not list or type(saved) is not list:
+            return None
+        try:
+            attrs = list(map(_dict_of, items))
+        except AttributeError:  # not models: a dict put in without validation, say
+            return None
+        shorter = min(len(attrs), len(saved))
+        prefix = next(compress(range(shorter), map(operator.ne, attrs, saved)), shorter)
+        suffix = 0
+        limit = shorter - prefix
+        if limit:
+            tail = map(operator.ne, reversed(attrs), reversed(saved))
+            suffix = next(compress(range(limit), tail), limit)
+        middle = []
+        for index in range(prefix, len(items) - suffix):
+            item = items[index]
+            if type(item) is not element:
+                return None
+            try:
+                dumped = item.model_dump(mode="json", warnings=False)
+            except (PydanticSerializationError, TypeError, ValueError) as error:
+                raise DataError(f"{data_path((name, index))}: cannot be dumped as JSON: {error}"
+                                ) from None
+            try:
+                element.model_validate(dumped)
+            except ValidationError as error:
+                raise data_error(error, (name, index)) from None
+            middle.append(dumped)
+        return [*saved[:prefix], *middle, *saved[len(saved) - suffix:]]
+
+    def _dump_whole(self, value: BaseModel) -> JsonDict:
+        try:
+            return value.model_dump(mode="json", warnings=False)
+        except (PydanticSerializationError, TypeError, ValueError) as error:
+            raise DataError(f"data: cannot be dumped as JSON: {error}") from None
+
+    def _checked_whole(self, value: BaseModel) -> JsonDict:
+        if not isinstance(value, self.model):
+            raise DataError(f"data: {type(value).__name__}, not {self.model.__name__}")
+        plain = self._dump_whole(value)
+        self._validate(plain)
+        return plain
+
+    def _validate(self, plain: JsonDict) -> None:
+        try:
+            self.model.model_validate(plain)
+        except ValidationError as error:
+            raise data_error(error) from None
+
+
+def _model_list(field: Any) -> type[BaseModel] | None:
+    """The element model of a `list[Model]` field with nothing else attached, else None."""
+    if field.metadata or field.exclude:
+        return None
+    annotation = field.annotation
+    if typing.get_origin(annotation) is not list:
+        return None
+    (element,) = typing.get_args(annotation) or (None,)
+    if isinstance(element, type) and issubclass(element, BaseModel):
+        return element
+    return None
