@@ -13,7 +13,12 @@ import orjson
 
 from profilestore.domain.errors import DataError, ProfileStoreError, SessionLostError, StoreClosedError
 from profilestore.domain.profile import ProfileAggregate, describe
-from profilestore.domain.validation import check_metadata, checked_patch, encode_and_copy
+from profilestore.domain.validation import (
+    check_metadata,
+    checked_given_patch,
+    checked_patch,
+    encode_and_copy,
+)
 
 from . import clock
 from .failures import CorruptStream, DatabaseFailure
@@ -49,19 +54,6 @@ def committed(core: ProfileCore, snap: Snapshot | None) -> None:
         core.committed(core.replica)
     else:
         core.committed(core.replica, data=snap.data, patch=snap.patch, processed=snap.processed)
-
-
-def _typed_plain(core: ProfileCore, whole: bool) -> dict[str, Any]:
-    """A typed profile's model as checked JSON (domain/typed.py: what changed since the replica
-    is dumped and validated, or all of it). Data stored at a newer schema this server may write
-    keeps the top-level fields this server's model does not know."""
-    assert core.codec is not None
-    saved = core.replica.data
-    plain = core.codec.dump(core.data, None if whole else saved)
-    if core.newer_schema:
-        for name, value in saved.items():
-            plain.setdefault(name, value)
-    return plain
 
 
 @dataclass
@@ -101,11 +93,17 @@ class Saver:
             metadata = orjson.loads(check_metadata(core.metadata, settings.max_metadata_chars))
             user_ids, processed = list(core.user_ids), list(core.processed)
             whole = whole or core.stale
-            value = core.data if core.codec is None else _typed_plain(core, whole)
+            value, patch = core.data, None
+            if core.codec is not None:  # the model as JSON, and the patch if made from the change
+                value, patch = core.codec.dump(core.data, core.replica.data, diff=not whole,
+                                               keep_unknown=core.newer_schema)
             if whole:
                 _, data = encode_and_copy(value, "data", settings.max_data_bytes)
                 return Snapshot(data, None, metadata, user_ids, processed)
-            patch = checked_patch(core.replica.data, value, "data", settings.max_data_bytes)
+            if patch is not None:
+                patch = checked_given_patch(value, patch, "data", settings.max_data_bytes)
+            else:
+                patch = checked_patch(core.replica.data, value, "data", settings.max_data_bytes)
             return Snapshot(None, patch, metadata, user_ids, processed)
 
     def checked_snapshot(self, core: ProfileCore, *, auto: bool) -> Snapshot | None:

@@ -23,6 +23,7 @@ from saves import group_commit, per_profile_saves
 from scale import scale as scale_scenario
 from shapes import realistic_shapes
 from storage import storage_per_save
+from typed import typed_profiles
 
 SCALE_FULL = (100_000, 1_000_000, 200)  # profiles, events, samples
 SCALE_QUICK = (10_000, 100_000, 50)
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         results += scale_scenario(folder, *SCALE_QUICK if args.quick else SCALE_FULL)
         results += messages(f"sqlite:///{folder / 'messages.db'}", per_sender=int(200 * scale))
         results += realistic_shapes(folder, args.quick)
+        results += typed_profiles(folder, args.quick)
         if postgres is None:
             print("PostgreSQL columns skipped: set PROFILESTORE_BENCH_POSTGRES_URL (or"
                   " PROFILESTORE_TEST_POSTGRES_URL) to a reachable server")

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
+from .diff import Op, make_patch, token
 from .errors import DataError
 
 JsonDict = dict[str, Any]
@@ -65,7 +66,7 @@ class ModelCodec:
 
     def template(self) -> JsonDict:
         """The data of a new profile: the model's defaults, dumped."""
-        return self.dump(self.model(), None)
+        return self.dump(self.model())[0]
 
     def load(self, plain: JsonDict, where: str = "") -> BaseModel:
         """Stored JSON as the model; a DataError naming the field path (and `where`) if it does
@@ -86,17 +87,31 @@ class ModelCodec:
         raise TypeError(f"Profile.data must be a {self.model.__name__} or a dict, not "
                         f"{type(value).__name__}")
 
-    def dump(self, value: BaseModel, saved: JsonDict | None) -> JsonDict:
+    def dump(self, value: BaseModel, saved: JsonDict | None = None, *, keep_unknown: bool = False,
+             diff: bool = False) -> tuple[JsonDict, list[Op] | None]:
         """The model instance as checked JSON, dumping and validating what changed since
-        `saved` (the JSON last stored) when that is safe, else all of it."""
+        `saved` (the JSON last stored) when that is safe, else all of it; with `diff`, also the
+        patch from `saved` when it could be made from what changed alone (else None: diff it).
+        `keep_unknown`: top-level fields of `saved` the model does not know are kept."""
+        plain, patch = self._dump(value, saved, diff)
+        if keep_unknown and saved is not None:
+            for name, item in saved.items():
+                plain.setdefault(name, item)
+        return plain, patch
+
+    def _dump(self, value: BaseModel, saved: JsonDict | None, diff: bool
+              ) -> tuple[JsonDict, list[Op] | None]:
         if type(value) is not self.model or saved is None or not self._lists:
-            return self._checked_whole(value)
-        lists = {}
+            return self._checked_whole(value), None
+        lists: dict[str, list[Any]] = {}
+        ops: list[Op] | None = []
         for name, element in self._lists.items():
             fresh = self._list(value.__dict__.get(name), saved.get(name), element, name)
             if fresh is None:
-                return self._checked_whole(value)
-            lists[name] = fresh
+                return self._checked_whole(value), None
+            lists[name], (start, old, new) = fresh
+            if diff and ops is not None:
+                ops = _shifted(ops, make_patch(old, new), name, start)
         try:
             rest = value.model_dump(mode="json", exclude=set(self._lists), warnings=False)
         except (PydanticSerializationError, TypeError, ValueError) as error:
@@ -108,12 +123,16 @@ class ModelCodec:
             self._validate(plain)
         else:  # the unchanged elements as the instances they are: checked by type only
             self._validate({**rest, **{name: value.__dict__[name] for name in lists}})
-        return plain
+        if not diff or ops is None:
+            return plain, None
+        others = {name: item for name, item in saved.items() if name not in lists}
+        return plain, [*make_patch(others, rest), *ops]
 
     def _list(self, items: object, saved: object, element: type[BaseModel], name: str
-              ) -> list[Any] | None:
+              ) -> tuple[list[Any], tuple[int, list[Any], list[Any]]] | None:
         """The dump of a list of `element` models, reusing the saved JSON of the equal prefix
-        and suffix; None when the fast way does not apply."""
+        and suffix, and (start, the saved elements between, their dumps); None when the fast way
+        does not apply."""
         if type(items) is not list or type(saved) is not list:
             return None
         try:
@@ -142,7 +161,8 @@ class ModelCodec:
             except ValidationError as error:
                 raise data_error(error, (name, index)) from None
             middle.append(dumped)
-        return [*saved[:prefix], *middle, *saved[len(saved) - suffix:]]
+        end = len(saved) - suffix
+        return [*saved[:prefix], *middle, *saved[end:]], (prefix, saved[prefix:end], middle)
 
     def _dump_whole(self, value: BaseModel) -> JsonDict:
         try:
@@ -162,6 +182,20 @@ class ModelCodec:
             self.model.model_validate(plain)
         except ValidationError as error:
             raise data_error(error) from None
+
+
+def _shifted(ops: list[Op] | None, slice_ops: list[Op], name: str, start: int) -> list[Op] | None:
+    """`slice_ops` (a patch between slices of list field `name` starting at `start`) added to
+    `ops` with their paths into the whole document; None when a slice was replaced whole (the
+    caller then diffs the documents)."""
+    if ops is None:
+        return None
+    for op in slice_ops:
+        first, _, rest = op["path"][1:].partition("/")
+        if not first.isdigit():
+            return None
+        ops.append({**op, "path": f"/{token(name)}/{int(first) + start}{'/' if rest else ''}{rest}"})
+    return ops
 
 
 def _model_list(field: Any) -> type[BaseModel] | None:

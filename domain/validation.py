@@ -114,6 +114,18 @@ def checked_patch(base: dict[str, Any], value: Any, path: str, max_bytes: int) -
     return detached(patch)
 
 
+def checked_given_patch(value: Any, patch: list[dict[str, Any]], path: str, max_bytes: int
+                        ) -> list[dict[str, Any]]:
+    """`patch`, made by the caller from what changed (domain/typed.py), with `value` (the whole
+    document it leads to) checked as checked_patch checks it; its values are private copies."""
+    _encode_checked(value, path, max_bytes)
+    for op in patch:
+        if "value" in op and not _is_plain(op["value"]):
+            raise DataError(json_problem(op["value"], _subscript(path, value, op["path"]))
+                            or f"{path}: not JSON-compatible")
+    return detached(patch)
+
+
 _REFUSE_SUBCLASSES = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
                       | orjson.OPT_PASSTHROUGH_DATACLASS)
 
