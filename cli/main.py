@@ -1,5 +1,6 @@
 """The `profilestore` command (Typer + Rich, from the `cli` extra): the demo, and the operator
-commands of `reading.py` and `writing.py`, listed in `--help` in the order registered here."""
+commands of `reading.py`, `writing.py` and `migrating.py`, listed in `--help` in the order
+registered here."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ except ImportError as missing:  # pragma: no cover - the library itself does not
                      f"'profilestore[cli]' ({missing.name} is missing)") from None
 
 from profilestore import ProfileStoreError
-from profilestore.cli import reading, writing
+from profilestore.cli import migrating, reading, writing
 from profilestore.cli.database import Database, fail
 from profilestore.simulator.view import show_demo
 
@@ -54,6 +55,7 @@ app.command()(writing.remove)
 app.command("find-user")(reading.find_user)
 app.command("erase-user")(writing.erase_user)
 app.command()(reading.export)
+app.command()(migrating.migrate)
 app.add_typer(writing.read_models, name="read-models")
 
 
