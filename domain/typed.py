@@ -93,13 +93,13 @@ class ModelCodec:
         `saved` (the JSON last stored) when that is safe, else all of it; with `diff`, also the
         patch from `saved` when it could be made from what changed alone (else None: diff it).
         `keep_unknown`: top-level fields of `saved` the model does not know are kept."""
-        plain, patch = self._dump(value, saved, diff)
+        plain, patch = self._dump(value, saved, diff, keep_unknown)
         if keep_unknown and saved is not None:
             for name, item in saved.items():
                 plain.setdefault(name, item)
         return plain, patch
 
-    def _dump(self, value: BaseModel, saved: JsonDict | None, diff: bool
+    def _dump(self, value: BaseModel, saved: JsonDict | None, diff: bool, keep_unknown: bool
               ) -> tuple[JsonDict, list[Op] | None]:
         if type(value) is not self.model or saved is None or not self._lists:
             return self._checked_whole(value), None
@@ -125,7 +125,8 @@ class ModelCodec:
             self._validate({**rest, **{name: value.__dict__[name] for name in lists}})
         if not diff or ops is None:
             return plain, None
-        others = {name: item for name, item in saved.items() if name not in lists}
+        others = {name: item for name, item in saved.items()
+                  if name not in lists and (name in rest or not keep_unknown)}
         return plain, [*make_patch(others, rest), *ops]
 
     def _list(self, items: object, saved: object, element: type[BaseModel], name: str
