@@ -1,9 +1,18 @@
-"""One game server of the demo, run as its own OS process.
+"""One game server, run as its own OS process: the demo's (run.py), and the end-to-end tests'.
 
-Players join and leave on the orchestrator's orders; while online they earn coins, trade with
-players on the same server (atomically), and receive gifts. Every coin a player earns is also
-counted in `earned`, and every gift's coins in `gift_coins`, in the same data: whatever is
-stored, the books balance.
+A server hosts players on the orders it is given and reports what happens as news; both are
+tuples on multiprocessing queues. Orders: ("join", key[, steal]), ("leave", key), ("set", key,
+changes) and ("earn", key, coins) (in the data, unsaved), ("save", key), ("gift", key, message)
+(a message to a player anywhere), ("stop",). News: ("up", server), then ("joined", server, key,
+session_load_count) or ("join-failed", server, key), ("left" | "changed" | "not-here", server,
+key), ("saved" | "gifted", server, key, done), and the sessions' signals as
+("last-save", server, key, reason) and ("session-end", server, key).
+
+What it hosts is a `Game`. The demo's (`DEMO`) plays on its own: while online, players earn
+coins and trade with players on the same server (atomically) every tick, and the server reports
+("counters", server, players online, trades). It keeps a ledger in the data: every coin a player
+earns is also counted in `earned`, every gift's coins in `gift_coins`, and each new player is
+granted two items once. Whatever is stored, the books balance.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import logging
 import queue
 import random
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from profilestore import Engine, Profile, ProfileStore, ProfileStoreError, Server, Settings
@@ -22,91 +32,153 @@ SETTINGS = Settings(auto_save_period=2.0, poll_interval=0.1, first_load_repeat=0
                     load_repeat_period=0.5, session_steal=2.0)
 
 
-def attach(profile: Profile) -> None:
-    """Grant a new player their starting items, and apply gifts once each."""
-    with profile.lock:
-        if not profile.data["granted"]:
-            profile.data["items"] = [f"{profile.key}:sword", f"{profile.key}:shield"]
-            profile.data["granted"] = True
+@dataclass(frozen=True)
+class Game:
+    """What a server hosts: the store and its template, the engine's settings, whether the data
+    keeps the ledger, and whether online players play on their own every tick."""
+
+    store: str = "PlayerData"
+    template: dict[str, Any] = field(default_factory=lambda: dict(TEMPLATE))
+    settings: Settings = SETTINGS
+    ledger: bool = True
+    autoplay: bool = True
+
+
+DEMO = Game()
+
+
+def attach(profile: Profile, ledger: bool = True) -> None:
+    """Apply gifts once each, adding their coins; with the ledger, also grant a new player their
+    starting items and book each gift."""
+    if ledger:
+        with profile.lock:
+            if not profile.data["granted"]:
+                profile.data["items"] = [f"{profile.key}:sword", f"{profile.key}:shield"]
+                profile.data["granted"] = True
 
     def gift(message: dict[str, Any], processed: Any) -> None:
         profile.data["coins"] += message["coins"]
-        profile.data["gift_coins"] += message["coins"]
-        profile.data["gifts"].append(message["gift"])
+        if ledger:
+            profile.data["gift_coins"] += message["coins"]
+            profile.data["gifts"].append(message["gift"])
         processed()
 
     profile.message_handler(gift)
 
 
-def serve(url: str, name: str, orders: Any, news: Any) -> None:
-    """The server's main loop: obey orders, play the online players, report counters."""
+def serve(url: str, name: str, orders: Any, news: Any, game: Game = DEMO) -> None:
+    """The server's process: an engine that closes on SIGTERM (every profile saved), and its
+    players, until the order to stop."""
     logging.getLogger("profilestore").setLevel(logging.ERROR)  # hand-overs are the point here
-    with Engine(url, server=Server(place_id="demo", job_id=name), settings=SETTINGS) as engine:
-        store = ProfileStore("PlayerData", TEMPLATE, engine=engine)
-        online: dict[str, Profile] = {}
-        lock = threading.Lock()  # joins land from their own threads
-        dice, counters = random.Random(name), {"trades": 0}
-        joining: list[threading.Thread] = []
-        news.put(("up", name))
+    with Engine(url, server=Server(place_id="demo", job_id=name), settings=game.settings) as engine:
+        engine.install_signal_handlers()
+        GameServer(engine, name, news, game).run(orders)
+
+
+class GameServer:
+    """One server's players and what it does with them, on an open engine."""
+
+    def __init__(self, engine: Engine, name: str, news: Any, game: Game) -> None:
+        self.engine, self.name, self.news, self.game = engine, name, news, game
+        self.store = ProfileStore(game.store, game.template, engine=engine)
+        self.online: dict[str, Profile] = {}
+        self.lock = threading.Lock()  # joins land from their own threads
+        self.joining: list[threading.Thread] = []
+        self.dice, self.trades = random.Random(name), 0
+
+    def run(self, orders: Any) -> None:
+        """Obey orders until told to stop; every tick, let the online players play (autoplay)."""
+        self.news.put(("up", self.name))
         while True:
             try:
-                order, key = orders.get(timeout=0.05)
+                order: tuple[Any, ...] = orders.get(timeout=0.05)
             except queue.Empty:
-                order, key = "", ""
-            if order == "stop":
+                order = ("",)
+            if order[0] == "stop":
                 break
-            if order == "join":
-                joining.append(threading.Thread(target=_join, args=(store, key, online, lock, news, name)))
-                joining[-1].start()
-            with lock:
-                leaving = online.pop(key, None) if order == "leave" else None
-                if order == "leave" and leaving is None:
-                    news.put(("not-here", name, key))
-                for gone in [k for k, p in online.items() if not p.is_active()]:
-                    del online[gone]  # handed over to another server
-                players = [p for p in online.values() if p.is_active()]
-            if leaving is not None:
-                leaving.end_session()
-                news.put(("left", name, key))
-            _play(engine, players, dice, counters)
-            news.put(("counters", name, len(players), counters["trades"]))
-        for thread in joining:
+            if order[0]:
+                self.obey(*order)
+            with self.lock:
+                for gone in [k for k, p in self.online.items() if not p.is_active()]:
+                    del self.online[gone]  # handed over to another server
+                players = list(self.online.values())
+            if self.game.autoplay:
+                self._play(players)
+                self.news.put(("counters", self.name, len(players), self.trades))
+        for thread in self.joining:
             thread.join(10)
 
+    def obey(self, verb: str, key: str, *args: Any) -> None:
+        """Carry out one order (the module's docstring lists them) and report it."""
+        if verb == "join":
+            self.joining.append(threading.Thread(target=self._join, args=(key, *args)))
+            self.joining[-1].start()
+            return
+        if verb == "gift":
+            self.news.put(("gifted", self.name, key, self.store.message(key, args[0])))
+            return
+        with self.lock:
+            profile = self.online.pop(key, None) if verb == "leave" else self.online.get(key)
+        if profile is None:
+            self.news.put(("not-here", self.name, key))
+        elif verb == "leave":
+            profile.end_session()
+            self.news.put(("left", self.name, key))
+        elif verb == "save":
+            self.news.put(("saved", self.name, key, profile.save()))
+        else:  # "set" or "earn"
+            changed = self._change(profile, verb, args[0])
+            self.news.put(("changed" if changed else "not-here", self.name, key))
 
-def _join(store: ProfileStore, key: str, online: dict[str, Profile], lock: threading.Lock,
-          news: Any, name: str) -> None:
-    try:
-        profile = store.start_session(key)
-    except ProfileStoreError:
-        profile = None  # already here
-    if profile is None:  # or another server asked after us: the last requester wins
-        news.put(("join-failed", name, key))
-        return
-    attach(profile)
-    with lock:
-        online[key] = profile
-    news.put(("joined", name, key, profile.session_load_count))
-
-
-def _play(engine: Engine, players: list[Profile], dice: random.Random, counters: dict[str, int]
-          ) -> None:
-    for profile in players:
+    def _change(self, profile: Profile, verb: str, value: Any) -> bool:
+        """Set fields of the data ("set") or add coins ("earn"), unless the profile was handed
+        over (checked under its lock, so a hand-over's last save has the change or it is refused)."""
         with profile.lock:
-            if profile.is_active():
-                coins = dice.randint(1, 5)
-                profile.data["coins"] += coins
-                profile.data["earned"] += coins
-    if len(players) >= 2 and dice.random() < 0.5:
-        buyer, seller = dice.sample(players, 2)
+            if not profile.is_active():
+                return False
+            if verb == "set":
+                profile.data.update(value)
+            else:
+                self._earn(profile, value)
+            return True
+
+    def _earn(self, profile: Profile, coins: int) -> None:
+        profile.data["coins"] += coins
+        if self.game.ledger:
+            profile.data["earned"] += coins
+
+    def _join(self, key: str, steal: bool = False) -> None:
         try:
-            with engine.transaction(buyer, seller):
-                price = dice.randint(1, 10)
-                buyer.data["coins"] -= price
-                seller.data["coins"] += price
-                if seller.data["items"]:
-                    item = seller.data["items"].pop(dice.randrange(len(seller.data["items"])))
-                    buyer.data["items"].append(item)
-            counters["trades"] += 1
+            profile = self.store.start_session(key, steal=steal)
         except ProfileStoreError:
-            pass  # one of them was handed over meanwhile: the trade was not stored
+            profile = None  # already here
+        if profile is None:  # or another server asked after us: the last requester wins
+            self.news.put(("join-failed", self.name, key))
+            return
+        news, name = self.news, self.name
+        profile.on_last_save.connect(lambda reason: news.put(("last-save", name, key, str(reason))))
+        profile.on_session_end.connect(lambda: news.put(("session-end", name, key)))
+        attach(profile, self.game.ledger)
+        with self.lock:
+            self.online[key] = profile
+        self.news.put(("joined", self.name, key, profile.session_load_count))
+
+    def _play(self, players: list[Profile]) -> None:
+        dice = self.dice
+        for profile in players:
+            with profile.lock:
+                if profile.is_active():
+                    self._earn(profile, dice.randint(1, 5))
+        if len(players) >= 2 and dice.random() < 0.5:
+            buyer, seller = dice.sample(players, 2)
+            try:
+                with self.engine.transaction(buyer, seller):
+                    price = dice.randint(1, 10)
+                    buyer.data["coins"] -= price
+                    seller.data["coins"] += price
+                    if seller.data["items"]:
+                        item = seller.data["items"].pop(dice.randrange(len(seller.data["items"])))
+                        buyer.data["items"].append(item)
+                self.trades += 1
+            except ProfileStoreError:
+                pass  # one of them was handed over meanwhile: the trade was not stored

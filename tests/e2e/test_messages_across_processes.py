@@ -27,14 +27,16 @@ def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
 
 def test_forty_gifts_from_four_sender_processes_are_applied_exactly_forty_times(spawn, db_url: str
                                                                                ) -> None:
-    holder = spawn(db_url, "H", "gifts", "p1", 0)
-    holder.expect("READY")
-    senders = [spawn(db_url, f"S{n}", "send", "p1", 10) for n in range(4)]
+    holder = spawn(db_url, "H")
+    holder.hold("p1")  # its message handler adds each gift's coins
+    senders = [spawn(db_url, f"S{n}") for n in range(4)]
     for sender in senders:
-        sender.expect("SENT 10")
+        sender.gift("p1", {"coins": 1}, times=10, every=0.02)
+    for sender in senders:
+        sender.gifted("p1", 10)
     wait_for(lambda: coins(db_url, "p1") >= 40)  # the holder saves what its handler applied
-    holder.process.send_signal(signal.SIGTERM)
-    assert holder.process.wait(20) == 128 + signal.SIGTERM
+    holder.signal(signal.SIGTERM)
+    assert holder.wait(20) == 128 + signal.SIGTERM
     assert coins(db_url, "p1") == 40
     with Engine(db_url, background=False) as engine:
         profile = ProfileStore("Players", {"coins": 0}, engine=engine).get("p1")
@@ -46,14 +48,15 @@ def test_forty_gifts_from_four_sender_processes_are_applied_exactly_forty_times(
 
 def test_a_holder_killed_midway_and_another_server_finishing_end_at_exactly_the_number_sent(
         spawn, db_url: str) -> None:
-    holder = spawn(db_url, "H", "gifts", "p1", 0)
-    holder.expect("READY")
-    sender = spawn(db_url, "S", "send", "p1", 40)
+    holder = spawn(db_url, "H")
+    holder.hold("p1")
+    sender = spawn(db_url, "S")
+    sender.gift("p1", {"coins": 1}, times=40, every=0.02)
     wait_for(lambda: coins(db_url, "p1") >= 10)
-    holder.process.send_signal(signal.SIGKILL)  # some gifts applied, some maybe unsaved
-    holder.process.wait(10)
+    holder.signal(signal.SIGKILL)  # some gifts applied, some maybe unsaved
+    holder.wait(10)
     assert coins(db_url, "p1") < 40, "the holder finished before it was killed: nothing was tested"
-    sender.expect("SENT 40")
+    sender.gifted("p1", 40)
     with Engine(db_url, server=Server(job_id="B"), settings=FAST) as engine:
         store = ProfileStore("Players", {"coins": 0}, engine=engine)
         profile = store.start_session("p1")  # taken after session_steal: the holder is dead

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
+from e2e.game_server import serve_silent
+from support.servers import PLAYERS, ServerProcess
 
 from profilestore import Engine, ProfileStore, Server, Settings
 
@@ -31,12 +36,30 @@ def tail(store: ProfileStore, key: str, count: int) -> list[tuple[str, str | Non
 def test_three_processes_hopping_between_the_same_profiles_lose_no_increment(spawn, db_url: str
                                                                             ) -> None:
     keys, rounds = ["p1", "p2", "p3"], 40
-    start_at = time.time() + 3  # all three play at once, so they really contend
-    # Each walks the keys from a different one, so each next key is one another server holds.
-    servers = [spawn(db_url, job, "hop", ",".join(keys[n:] + keys[:n]), rounds, start_at)
-               for n, job in enumerate("ACD")]
+    # Hopping servers are all alive and answer every request: a steal there would only mean a
+    # process was descheduled for a whole second on a loaded machine, and a stolen session's
+    # unsaved change is lost by design (ProfileStore's too). So they never steal, and every
+    # increment counts.
+    never_steal = replace(PLAYERS, settings=PLAYERS.settings.model_copy(update={"session_steal": 60.0}))
+    servers = [spawn(db_url, job, never_steal) for job in "ACD"]
+
+    def hop(server: ServerProcess, keys: list[str]) -> None:
+        for _ in range(rounds):
+            for key in keys:
+                # False: another server asked after us, or took it before the coin; ask again
+                while not (server.join(key) and server.earn(key, 1)):
+                    pass
+                time.sleep(random.uniform(0, 0.004))  # play a moment: uneven holds break lockstep
+                server.leave(key)
+
+    # All three play at once, so they really contend; each walks the keys from a different one,
+    # so each next key is one another server holds.
+    with ThreadPoolExecutor(len(servers)) as pool:
+        hops = [pool.submit(hop, server, keys[n:] + keys[:n]) for n, server in enumerate(servers)]
+        for done in hops:
+            done.result(timeout=240)
     for server in servers:
-        assert server.process.wait(240) == 0, server.process.stderr.read()
+        assert server.stop() == 0, server.news
     with Engine(db_url, background=False) as engine:
         store = ProfileStore("Players", {"coins": 0}, engine=engine)
         handovers = 0
@@ -55,10 +78,12 @@ def test_three_processes_hopping_between_the_same_profiles_lose_no_increment(spa
 
 def test_a_killed_owner_loses_only_unsaved_changes_and_is_taken_after_session_steal(
         spawn, db_url: str, server_b: ProfileStore) -> None:
-    owner = spawn(db_url, "A", "saved", "p1", 10)
-    owner.expect("READY")
-    owner.process.send_signal(signal.SIGKILL)
-    owner.process.wait(10)
+    owner = spawn(db_url, "A")
+    owner.hold("p1", coins=10)
+    assert owner.save("p1")
+    assert owner.set("p1", coins=1010)  # unsaved
+    owner.signal(signal.SIGKILL)
+    owner.wait(10)
     started = time.monotonic()
     profile = server_b.start_session("p1")
     waited = time.monotonic() - started
@@ -69,8 +94,10 @@ def test_a_killed_owner_loses_only_unsaved_changes_and_is_taken_after_session_st
 
 
 def test_a_silent_owner_is_taken_at_once_after_assume_dead(spawn, db_url: str) -> None:
-    owner = spawn(db_url, "A", "silent", "p1", 10)
-    owner.expect("READY")
+    owner = spawn(db_url, "A", target=serve_silent)
+    owner.hold("p1", coins=10)
+    assert owner.save("p1")
+    assert owner.set("p1", coins=1010)  # unsaved
     time.sleep(0.6)  # the owner's newest event grows older than assume_dead
     with Engine(db_url, server=Server(job_id="B"),
                 settings=B_SETTINGS.model_copy(update={"assume_dead": 0.5})) as engine:
@@ -85,36 +112,38 @@ def test_a_silent_owner_is_taken_at_once_after_assume_dead(spawn, db_url: str) -
 
 def test_an_owner_asked_by_another_server_hands_over_with_its_unsaved_change(
         spawn, db_url: str, server_b: ProfileStore) -> None:
-    owner = spawn(db_url, "A", "hold", "p1", 5)  # coins = 5, never saved by the owner itself
-    owner.expect("READY")
+    owner = spawn(db_url, "A")
+    owner.hold("p1", coins=5)  # never saved by the owner itself
+    ready = len(owner.news)
     started = time.monotonic()
     profile = server_b.start_session("p1")
     assert time.monotonic() - started < B_SETTINGS.session_steal, "a live owner hands over, no steal"
     assert profile is not None and profile.data == {"coins": 5}
-    owner.expect("SESSION_END")
-    assert owner.lines[1:] == ["LAST_SAVE External", "SESSION_END"]
+    owner.expect("session-end", "p1")
+    assert owner.news[ready:] == [("last-save", "A", "p1", "External"), ("session-end", "A", "p1")]
     assert tail(server_b, "p1", 4) == [("SessionRequested", None, "B"), ("Saved", None, "A"),
                                       ("SessionEnded", "External", "A"), ("SessionStarted", None, "B")]
 
 
 def test_a_steal_ends_the_old_session_without_on_last_save(spawn, db_url: str,
                                                           server_b: ProfileStore) -> None:
-    owner = spawn(db_url, "A", "hold", "p1", 5)
-    owner.expect("READY")
+    owner = spawn(db_url, "A")
+    owner.hold("p1", coins=5)
     profile = server_b.start_session("p1", steal=True)
     assert profile is not None and profile.data == {"coins": 0}, "the owner's unsaved change is gone"
-    owner.expect("SESSION_END")
-    assert "LAST_SAVE External" not in owner.lines and not any("LAST_SAVE" in x for x in owner.lines)
+    owner.expect("session-end", "p1")
+    assert ("last-save", "A", "p1", "External") not in owner.news
+    assert not any(news[0] == "last-save" for news in owner.news)
 
 
 def test_remove_from_one_server_ends_the_session_on_another_which_never_writes_it_back(
         spawn, db_url: str, server_b: ProfileStore) -> None:
-    owner = spawn(db_url, "A", "hold", "p1", 5)
-    owner.expect("READY")
+    owner = spawn(db_url, "A")
+    owner.hold("p1", coins=5)
     assert server_b.remove("p1")
-    owner.expect("SESSION_END")
-    owner.process.send_signal(signal.SIGTERM)  # shutdown: nothing of p1 is left to save
-    owner.process.wait(20)
-    assert not any("LAST_SAVE" in line for line in owner.lines)
+    owner.expect("session-end", "p1")
+    owner.signal(signal.SIGTERM)  # shutdown: nothing of p1 is left to save
+    owner.wait(20)
+    assert not any(news[0] == "last-save" for news in owner.settle(0.5))
     assert server_b.get("p1") is None
     assert [e.type for e in server_b.history("p1")] == ["Removed"]

@@ -7,6 +7,7 @@ import signal
 import time
 
 import pytest
+from e2e.game_server import serve_trading
 
 from profilestore import Engine, ProfileStore
 
@@ -16,11 +17,10 @@ def test_gold_traded_between_six_profiles_survives_any_number_of_kills_exactly(s
                                                                               ) -> None:
     dice = random.Random(2026)
     for _ in range(8):
-        trader = spawn(db_url, "T", "trade", "p", 0)  # takes the six profiles over at once
-        trader.expect("TRADING")
+        trader = spawn(db_url, "T", target=serve_trading)  # up once it took the six profiles over
         time.sleep(dice.uniform(0.05, 0.4))
-        trader.process.send_signal(signal.SIGKILL)
-        trader.process.wait(10)
+        trader.signal(signal.SIGKILL)
+        trader.wait(10)
     with Engine(db_url, background=False) as engine:
         store = ProfileStore("Players", {"coins": 0}, engine=engine)
         coins = [store.get(f"p{n}").data["coins"] for n in range(6)]  # type: ignore[union-attr]
