@@ -25,7 +25,7 @@ from profilestore.application import clock
 from profilestore.application.urls import resolve_url
 from profilestore.domain.timeutil import to_ms
 
-from .server import TEMPLATE, attach, serve
+from .server import DEMO, STARTING_ITEMS, Player, attach, serve
 
 
 @dataclass
@@ -69,7 +69,7 @@ class DemoRun:
 
     def run(self) -> DemoReport:
         with Engine(self.url, background=False) as operator:
-            store = ProfileStore("PlayerData", TEMPLATE, engine=operator)
+            store = ProfileStore(DEMO.store, DEMO.model, engine=operator)
             self.start_servers()
             for n, key in enumerate(self.keys):
                 self.order(self.names[n % len(self.names)], "join", key)
@@ -197,8 +197,8 @@ class DemoRun:
         payload = store.get(key)
         if payload is None:
             return None
-        coins, when = payload.data["coins"], to_ms(clock.now())
-        payload.data["coins"] = 0
+        coins, when = payload.data.coins, to_ms(clock.now())
+        payload.data.coins = 0
         payload.set()
         self.say(f"a bad admin script wiped {key}'s {coins} coins")
         return key, coins, when
@@ -214,9 +214,9 @@ class DemoRun:
         before = store.version_query(key, "Descending", None, wiped_at - 1).next()
         restored = before is not None and before.set()
         latest = store.get(key)
-        back = latest is not None and latest.data["coins"] == coins
+        back = latest is not None and latest.data.coins == coins
         self.say(f"operator rollback of {key} to version {before.key_info.version if before else '?'}:"
-                 f" {latest.data['coins'] if latest else '?'} coins")
+                 f" {latest.data.coins if latest else '?'} coins")
         self.report.checks.append(("rollback restored the wiped coins", bool(restored and back),
                                    f"{coins} coins"))
 
@@ -230,19 +230,18 @@ class DemoRun:
     # ---- the invariants ------------------------------------------------------------------------
 
     def check(self, store: ProfileStore) -> None:
-        profiles = [store.get(key) for key in self.keys]
-        datas = [p.data for p in profiles if p is not None]
-        coins = sum(d["coins"] for d in datas)
-        expected = sum(TEMPLATE["coins"] + d["earned"] + d["gift_coins"] for d in datas)
+        stored = {key: profile.data for key in self.keys if (profile := store.get(key)) is not None}
+        players: list[Player] = list(stored.values())
+        coins = sum(p.coins for p in players)
+        expected = sum(Player().coins + p.earned + p.gift_coins for p in players)
         self.report.checks.append(("no coin created or lost", coins == expected,
                                    f"{coins} stored = starting coins + earned + gifts ({expected})"))
-        items = Counter(item for d in datas for item in d["items"])
-        granted = {f"{key}:{kind}" for key, d in zip(self.keys, datas, strict=False) if d["granted"]
-                   for kind in ("sword", "shield")}
+        items = Counter(item.uid for p in players for item in p.items)
+        granted = {f"{key}:{kind}" for key, p in stored.items() if p.granted for kind in STARTING_ITEMS}
         self.report.checks.append(("no item duplicated or lost",
                                    set(items) == granted and all(n == 1 for n in items.values()),
                                    f"{len(items)} items, each held once"))
-        applied = sorted(g for d in datas for g in d["gifts"])
+        applied = sorted(g for p in players for g in p.gifts)
         self.report.checks.append(("every gift applied exactly once", applied == sorted(self.gifts),
                                    f"{len(applied)} of {len(self.gifts)} gifts"))
 

@@ -8,8 +8,9 @@ session_load_count) or ("join-failed", server, key), ("left" | "changed" | "not-
 key), ("saved" | "gifted", server, key, done), and the sessions' signals as
 ("last-save", server, key, reason) and ("session-end", server, key).
 
-What it hosts is a `Game`. The demo's (`DEMO`) plays on its own: while online, players earn
-coins and trade with players on the same server (atomically) every tick, and the server reports
+What it hosts is a `Game`: a typed store (a pydantic model with a `coins` field) and how it is
+played. The demo's (`DEMO`, on `Player`) plays on its own: while online, players earn coins and
+trade with players on the same server (atomically) every tick, and the server reports
 ("counters", server, players online, trades). It keeps a ledger in the data: every coin a player
 earns is also counted in `earned`, every gift's coins in `gift_coins`, and each new player is
 granted two items once. Whatever is stored, the books balance.
@@ -21,24 +22,45 @@ import logging
 import queue
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel
 
 from profilestore import Engine, Profile, ProfileStore, ProfileStoreError, Server, Settings
 
-TEMPLATE: dict[str, Any] = {"coins": 100, "earned": 0, "gift_coins": 0, "items": [], "gifts": [],
-                            "granted": False}
+
+class Item(BaseModel):
+    """An item, named for its whole life by `uid` whoever holds it: the invariants count uids."""
+
+    uid: str  # "<the key of the player it was granted to>:<kind>"
+    kind: str
+
+
+class Player(BaseModel):
+    """A player of the demo's game, with its ledger."""
+
+    coins: int = 100  # what a new player starts with
+    earned: int = 0  # every coin earned by playing
+    gift_coins: int = 0  # every coin received in gifts
+    items: list[Item] = []
+    gifts: list[int] = []  # the number of every gift applied
+    granted: bool = False  # the starting items were handed out
+
+
+STARTING_ITEMS = ("sword", "shield")
 SETTINGS = Settings(auto_save_period=2.0, poll_interval=0.1, first_load_repeat=0.5,
                     load_repeat_period=0.5, session_steal=2.0)
 
 
 @dataclass(frozen=True)
 class Game:
-    """What a server hosts: the store and its template, the engine's settings, whether the data
-    keeps the ledger, and whether online players play on their own every tick."""
+    """What a server hosts: the store and its model (at least `coins: int`; with the ledger, the
+    fields of `Player`), the engine's settings, whether the data keeps the ledger, and whether
+    online players play on their own every tick (which trades `items` too)."""
 
     store: str = "PlayerData"
-    template: dict[str, Any] = field(default_factory=lambda: dict(TEMPLATE))
+    model: type[BaseModel] = Player
     settings: Settings = SETTINGS
     ledger: bool = True
     autoplay: bool = True
@@ -52,15 +74,16 @@ def attach(profile: Profile, ledger: bool = True) -> None:
     starting items and book each gift."""
     if ledger:
         with profile.lock:
-            if not profile.data["granted"]:
-                profile.data["items"] = [f"{profile.key}:sword", f"{profile.key}:shield"]
-                profile.data["granted"] = True
+            if not profile.data.granted:
+                profile.data.items = [Item(uid=f"{profile.key}:{kind}", kind=kind)
+                                      for kind in STARTING_ITEMS]
+                profile.data.granted = True
 
     def gift(message: dict[str, Any], processed: Any) -> None:
-        profile.data["coins"] += message["coins"]
+        profile.data.coins += message["coins"]
         if ledger:
-            profile.data["gift_coins"] += message["coins"]
-            profile.data["gifts"].append(message["gift"])
+            profile.data.gift_coins += message["coins"]
+            profile.data.gifts.append(message["gift"])
         processed()
 
     profile.message_handler(gift)
@@ -80,7 +103,7 @@ class GameServer:
 
     def __init__(self, engine: Engine, name: str, news: Any, game: Game) -> None:
         self.engine, self.name, self.news, self.game = engine, name, news, game
-        self.store = ProfileStore(game.store, game.template, engine=engine)
+        self.store = ProfileStore(game.store, game.model, engine=engine)
         self.online: dict[str, Profile] = {}
         self.lock = threading.Lock()  # joins land from their own threads
         self.joining: list[threading.Thread] = []
@@ -131,21 +154,23 @@ class GameServer:
             self.news.put(("changed" if changed else "not-here", self.name, key))
 
     def _change(self, profile: Profile, verb: str, value: Any) -> bool:
-        """Set fields of the data ("set") or add coins ("earn"), unless the profile was handed
-        over (checked under its lock, so a hand-over's last save has the change or it is refused)."""
+        """Set fields of the data ("set": {field: value}) or add coins ("earn"), unless the
+        profile was handed over (checked under its lock, so a hand-over's last save has the change
+        or it is refused). The model checks a set value at the next save."""
         with profile.lock:
             if not profile.is_active():
                 return False
             if verb == "set":
-                profile.data.update(value)
+                for name, field_value in value.items():
+                    setattr(profile.data, name, field_value)
             else:
                 self._earn(profile, value)
             return True
 
     def _earn(self, profile: Profile, coins: int) -> None:
-        profile.data["coins"] += coins
+        profile.data.coins += coins
         if self.game.ledger:
-            profile.data["earned"] += coins
+            profile.data.earned += coins
 
     def _join(self, key: str, steal: bool = False) -> None:
         try:
@@ -174,11 +199,11 @@ class GameServer:
             try:
                 with self.engine.transaction(buyer, seller):
                     price = dice.randint(1, 10)
-                    buyer.data["coins"] -= price
-                    seller.data["coins"] += price
-                    if seller.data["items"]:
-                        item = seller.data["items"].pop(dice.randrange(len(seller.data["items"])))
-                        buyer.data["items"].append(item)
+                    buyer.data.coins -= price
+                    seller.data.coins += price
+                    if seller.data.items:
+                        item = seller.data.items.pop(dice.randrange(len(seller.data.items)))
+                        buyer.data.items.append(item)
                 self.trades += 1
             except ProfileStoreError:
                 pass  # one of them was handed over meanwhile: the trade was not stored

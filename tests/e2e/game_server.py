@@ -36,7 +36,7 @@ def serve_unclosed(url: str, name: str, orders: Any, news: Any, game: Game) -> N
 def serve_trading(url: str, name: str, orders: Any, news: Any, game: Game) -> None:
     with Engine(url, server=Server(job_id=name), settings=game.settings) as engine:
         engine.set_constant("AUTO_SAVE_PERIOD", 0.05)
-        store = ProfileStore(game.store, game.template, engine=engine)
+        store = ProfileStore(game.store, game.model, engine=engine)
         profiles = [store.start_session(f"p{n}", steal=True) for n in range(6)]
         assert all(p is not None for p in profiles)
         news.put(("up", name))
@@ -45,6 +45,6 @@ def serve_trading(url: str, name: str, orders: Any, news: Any, game: Game) -> No
             buyer, seller = dice.sample(profiles, 2)
             amount = dice.randint(1, 20)
             with engine.transaction(buyer, seller):  # type: ignore[arg-type]
-                buyer.data["coins"] -= amount  # type: ignore[union-attr]
+                buyer.data.coins -= amount  # type: ignore[union-attr]
                 time.sleep(0.0005)  # half a trade done: a kill here must store neither half
-                seller.data["coins"] += amount  # type: ignore[union-attr]
+                seller.data.coins += amount  # type: ignore[union-attr]

@@ -11,14 +11,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 from profilestore import Settings
 from profilestore.simulator.server import Game
+
+
+class Coins(BaseModel):
+    """The tests' player: stored as {"coins": 0}, which the tests read back through dict stores."""
+
+    coins: int = 0
+
 
 # Short settings, so the tests need no long waits; auto-save never comes on its own.
 FAST = Settings(poll_interval=0.05, first_load_repeat=0.2, load_repeat_period=0.2,
                 session_steal=1.0, auto_save_period=600.0, assume_dead=1200.0)
-# The tests' game: {"coins": 0} profiles that do only what they are ordered, and keep no ledger.
-PLAYERS = Game(store="Players", template={"coins": 0}, settings=FAST, ledger=False, autoplay=False)
+# The tests' game: Coins profiles that do only what they are ordered, and keep no ledger.
+PLAYERS = Game(store="Players", model=Coins, settings=FAST, ledger=False, autoplay=False)
 CONTEXT = multiprocessing.get_context("spawn")  # an engine is not usable across fork()
 
 
