@@ -40,6 +40,23 @@ class StartJob(Generic[H]):
         return self.cancelled
 
 
+class Admissions:
+    """shape.admit of one start's replicas, run again only when the stored data changed (a save,
+    a migration, a new life): a server waiting for a hand-over does not migrate at every poll."""
+
+    def __init__(self, shape: StoreShape) -> None:
+        self._shape = shape
+        self._key: tuple[int, int, int, int] | None = None
+        self.last: Admitted | None = None
+
+    def of(self, replica: ProfileAggregate) -> Admitted:
+        """The replica's data as this server may hold it (raises as shape.admit does)."""
+        key = (replica.life_version, replica.saved_version, replica.schema, replica.readable_from)
+        if self.last is None or key != self._key:
+            self.last, self._key = self._shape.admit(replica), key
+        return self.last
+
+
 class Claimer:
     """Runs start jobs: ProfileStore's conflict protocol, with the event store as the referee."""
 
@@ -87,7 +104,7 @@ class Claimer:
         writes, started = self._writes, clock.seconds()
         next_reread = 0.0
         requested_at: datetime | None = None
-        admitted: list[Any] = [None]  # the data of the last decision
+        admissions = Admissions(shape)
 
         def stop() -> bool:
             return self._closing() or job.is_cancelled()
@@ -98,7 +115,7 @@ class Claimer:
             replica, action = writes.decide(
                 token, lambda: writes.load_or_reset(token, shape),
                 lambda replica: self._decide(replica, shape, job, requested_at, next_reread, now,
-                                             admitted))
+                                             admissions))
             return replica, action, now
 
         while not stop():
@@ -111,7 +128,8 @@ class Claimer:
             if action == "give up":
                 return None
             if action == "claim":
-                return self._activate(replica, admitted[0], make, job)
+                assert admissions.last is not None
+                return self._activate(replica, admissions.last, make, job)
             if action == "request":
                 requested_at = now
                 next_reread = now_s + settings.first_load_repeat
@@ -128,20 +146,22 @@ class Claimer:
 
     def _decide(self, replica: ProfileAggregate, shape: StoreShape, job: StartJob[H],
                 requested_at: datetime | None, next_reread: float, now: datetime,
-                admitted: list[Any]) -> str:
+                admissions: Admissions) -> str:
         """Record the next step on the replica; returns claim, request, wait, reread or give up.
-        First, whoever holds it, the stored data must be readable here (shape.admit raises);
-        a claim records the migration it needed, after the claim, under our session."""
+        First, whoever holds it, the stored data must be readable here (shape.admit raises); a
+        claim records the migration it needed, after the claim, under our session. Waits and
+        re-reads do not migrate: only the first decision and a claim need the data."""
         settings, me = self._settings(), self._me
         if not replica.live:
             replica.create(shape.template_data, me, now, *shape.new_schema)
-        admission = admitted[0] = shape.admit(replica)
+        if requested_at is None:
+            admissions.of(replica)
         if replica.session is None or replica.session == me:
             replica.start_session(me, now)
-            return self._claimed(replica, shape, admission, now)
+            return self._claimed(replica, shape, admissions.of(replica), now)
         if job.steal or replica.owner_is_dead(now, settings.assume_dead):
             replica.take_session(me, now)
-            return self._claimed(replica, shape, admission, now)
+            return self._claimed(replica, shape, admissions.of(replica), now)
         if requested_at is None:
             replica.request_session(me, now)
             return "request"
@@ -151,7 +171,7 @@ class Claimer:
             return "wait"
         if (now - requested_at).total_seconds() >= settings.session_steal:
             replica.take_session(me, now)
-            return self._claimed(replica, shape, admission, now)
+            return self._claimed(replica, shape, admissions.of(replica), now)
         return "reread"
 
     def _claimed(self, replica: ProfileAggregate, shape: StoreShape, admission: Admitted,

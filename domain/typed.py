@@ -15,6 +15,7 @@ validator on such a list, `revalidate_instances`) are validated whole.
 from __future__ import annotations
 
 import operator
+import types
 import typing
 from itertools import compress
 from typing import Any
@@ -72,7 +73,7 @@ class ModelCodec:
         """Stored JSON as the model; a DataError naming the field path (and `where`) if it does
         not validate."""
         try:
-            return self.model.model_validate(plain)
+            return self.model.model_validate(plain, by_alias=True, by_name=True)
         except ValidationError as error:
             raise data_error(error, where=where) from None
 
@@ -158,7 +159,7 @@ class ModelCodec:
                 raise DataError(f"{data_path((name, index))}: cannot be dumped as JSON: {error}"
                                 ) from None
             try:
-                element.model_validate(dumped)
+                element.model_validate(dumped, by_alias=True, by_name=True)
             except ValidationError as error:
                 raise data_error(error, (name, index)) from None
             middle.append(dumped)
@@ -180,7 +181,7 @@ class ModelCodec:
 
     def _validate(self, plain: JsonDict) -> None:
         try:
-            self.model.model_validate(plain)
+            self.model.model_validate(plain, by_alias=True, by_name=True)
         except ValidationError as error:
             raise data_error(error) from None
 
@@ -200,13 +201,39 @@ def _shifted(ops: list[Op] | None, slice_ops: list[Op], name: str, start: int) -
 
 
 def _model_list(field: Any) -> type[BaseModel] | None:
-    """The element model of a `list[Model]` field with nothing else attached, else None."""
+    """The element model of a `list[Model]` field with nothing else attached, whose fields `==`
+    compares exactly (see _exact), else None."""
     if field.metadata or field.exclude:
         return None
     annotation = field.annotation
     if typing.get_origin(annotation) is not list:
         return None
     (element,) = typing.get_args(annotation) or (None,)
-    if isinstance(element, type) and issubclass(element, BaseModel):
+    if isinstance(element, type) and issubclass(element, BaseModel) and all(
+            _exact(f.annotation) for f in element.model_fields.values()):
         return element
     return None
+
+
+_NUMBERS = (bool, int, float)
+
+
+def _exact(annotation: Any) -> bool:
+    """Whether a field of this type can never hold two values that `==` calls equal but that
+    dump differently: Python's 1 == 1.0 == True, which a field's own type otherwise coerces
+    (an int field dumps True as 1). A type that admits two of bool, int and float (a union,
+    Any, object) cannot be compared so; a nested model or a datetime never equals JSON, so it is
+    dumped whenever present: exact."""
+    if annotation in (Any, object):
+        return False
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _exact(args[0])
+    if origin is typing.Literal:
+        return len({type(value) for value in args if isinstance(value, _NUMBERS)}) <= 1
+    if origin in (typing.Union, types.UnionType):
+        numbers = {arg for arg in args if arg in _NUMBERS}
+        return len(numbers) <= 1 and all(_exact(arg) for arg in args)
+    if args:  # list[X], dict[str, X], tuple[...], set[X]
+        return all(_exact(arg) for arg in args if arg is not Ellipsis)
+    return True

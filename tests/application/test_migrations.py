@@ -329,12 +329,6 @@ def test_a_hand_over_from_a_server_that_knew_no_migrations_migrates_its_final_sa
     taken.end_session()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "application/claiming.py Claimer._decide calls shape.admit (domain/shape.py, which runs "
-    "domain/migrations.migrate) at every decision of start_session, the request and every poll "
-    "while it waits (wait, reread) included: a server waiting for a silent holder runs every "
-    "missing step about once per poll_interval (13 times in half a second here); SPEC: each "
-    "step runs once per profile"))
 def test_a_server_waiting_for_the_session_does_not_run_the_steps_at_every_poll(
         make_engine: Callable[..., Engine], calls: Calls) -> None:
     impatient = FAST.model_copy(update={"session_steal": 0.5})

@@ -645,10 +645,6 @@ class Flags(BaseModel):
     items: list[Flag] = []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "domain/typed.py ModelCodec._list compares a list element's attributes with the saved JSON "
-    "by Python's !=, which calls 1 and True equal: the change is taken for none, the save "
-    "stores an empty patch and the element reads back as 1"))
 def test_changing_a_list_element_from_1_to_true_is_saved(engine: Engine) -> None:
     store = ProfileStore("Flags", Flags, engine=engine)
     profile = start(store, "flag")
@@ -665,11 +661,6 @@ class Aliased(BaseModel):
     coins: int = 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "domain/typed.py stores model_dump(mode='json'), keyed by field name, but ModelCodec.load and "
-    "_validate call model_validate, which reads an aliased field by its alias only: the stored "
-    "value is ignored and the default read back, silently (the save's validation passes on the "
-    "default too)"))
 def test_a_field_with_an_alias_reads_back_what_was_saved(engine: Engine) -> None:
     store = ProfileStore("Aliased", Aliased, engine=engine)
     profile = start(store, "alias")

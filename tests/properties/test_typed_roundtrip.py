@@ -238,10 +238,6 @@ class Flags(BaseModel):
     items: list[Flag] = []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "domain/typed.py ModelCodec._list finds a list's unchanged elements with Python's != on "
-    "their attributes against the saved JSON, so a change between 1 and True (or 1 and 1.0) "
-    "in an element is taken for no change: the saved JSON is kept and the change is lost"))
 @pytest.mark.parametrize(("before", "after"), [(1, True), (0, False), (1, 1.0), (True, 1)])
 def test_a_change_that_python_equality_hides_is_still_saved(before: Any, after: Any) -> None:
     codec = ModelCodec(Flags)
