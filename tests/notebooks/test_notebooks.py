@@ -70,7 +70,8 @@ def test_runs(path: Path, kernel: str, tmp_path: Path) -> None:
 
 
 def make_game_database(url: str) -> None:
-    """Two players; player-bbb's coins drop from 80 to 0 in one save."""
+    """Two players; player-bbb's coins drop from 80 to 0 in one save, and a later release that adds
+    gems migrates its profile (the notebook reads it as stored, without the game's migrations)."""
     with Engine(url, server=Server(place_id="game-7"), background=False) as engine:
         store = ProfileStore("PlayerData", {"coins": 0, "items": []}, engine=engine)
         for key, user_id, coins in (("player-aaa", 1001, [10, 20, 30]), ("player-bbb", 1002, [50, 80, 0, 4])):
@@ -82,6 +83,11 @@ def make_game_database(url: str) -> None:
                 profile.data["items"].append(f"item-{amount}")
                 assert profile.save()
             profile.end_session()
+        release = ProfileStore("PlayerData", {"coins": 0, "items": [], "gems": 0}, engine=engine,
+                               migrations=[lambda data: {**data, "gems": 0}])
+        profile = release.start_session("player-bbb")
+        assert profile is not None
+        profile.end_session()
 
 
 def test_audit_reads_an_analysts_database_without_writing_to_it(kernel: str, tmp_path: Path,
@@ -99,6 +105,7 @@ def test_audit_reads_an_analysts_database_without_writing_to_it(kernel: str, tmp
 
     assert "auditing player-bbb" in text
     assert "80 coins (rolled back to version" in text
+    assert "Migrated" in text and "schema 0 → 1: add /gems = 0" in text
     # A reader may add an empty -wal/-shm next to it; the files that were there keep their bytes.
     assert {name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() for name in files} == files
 
@@ -115,4 +122,5 @@ def test_audit_reads_a_postgresql_database_in_place_without_writing_to_it(
 
     assert "auditing player-bbb" in text
     assert "80 coins (rolled back to version" in text
+    assert "schema 0 → 1: add /gems = 0" in text
     assert "1002 owns" in text and "('PlayerData', 'player-bbb'" in text
