@@ -40,7 +40,9 @@ class Ops:
         self.errors.append(message)
 
     def store(self, name: str) -> ProfileStore:
-        return ProfileStore(name, engine=self.engine)
+        """The store as stored: no model, no migrations (`raw`), so every profile reads back
+        whatever its schema, and a rollback keeps the schema of the version it restores."""
+        return ProfileStore(name, engine=self.engine).raw
 
     def failed(self, what: str) -> CliError:
         """`what`, unless the database failed meanwhile: then that is the error."""

@@ -110,6 +110,20 @@ def test_inspect_shows_the_latest_version_its_data_and_its_user_ids(db_url: str)
     assert "2024-08-14T10:00:00.000Z" in out
 
 
+def test_the_commands_read_a_migrated_profile_as_stored_whatever_the_schema(db_url: str) -> None:
+    with Engine(db_url, background=False) as engine:
+        migrated = ProfileStore(STORE, TEMPLATE, engine=engine,
+                                migrations=[lambda data: {**data, "gems": 3}])
+        profile = migrated.start_session(PLAYER)  # records the Migrated event
+        assert profile is not None and profile.data["gems"] == 3
+        profile.end_session()
+    out = ok("inspect", STORE, PLAYER, "--database", db_url).stdout
+    assert '"gems": 3' in out
+    versions = ok("versions", STORE, PLAYER, "--database", db_url).stdout
+    assert '"gems":3' in versions.replace(" ", "")
+    assert '"coins": 500' in ok("inspect", STORE, PLAYER, "--database", db_url, "--version", "4").stdout
+
+
 def test_inspect_shows_an_old_saved_version_or_the_state_at_a_time(db_url: str) -> None:
     assert '"coins": 500' in ok("inspect", STORE, PLAYER, "--database", db_url, "--version", "4").stdout
     at_noon = ok("inspect", STORE, PLAYER, "--database", db_url, "--at", "2024-08-13T13:00:00").stdout
