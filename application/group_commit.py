@@ -16,7 +16,7 @@ import logging
 import threading
 
 from .failures import DatabaseFailure
-from .profile_core import ProfileCore
+from .profile_core import Lock, ProfileCore
 from .saving import Saver, Snapshot
 from .sessions import Sessions
 from .writes import Writes
@@ -25,7 +25,7 @@ Member = tuple[ProfileCore, "Snapshot | None"]
 log = logging.getLogger("profilestore")
 
 
-def _try_enter(stack: contextlib.ExitStack, lock: threading.RLock) -> bool:
+def _try_enter(stack: contextlib.ExitStack, lock: Lock | threading.RLock) -> bool:
     """Take `lock` without waiting, released when `stack` closes; False if it is held elsewhere."""
     if not lock.acquire(blocking=False):
         return False
@@ -65,8 +65,7 @@ class GroupCommit:
                         continue
                     if not core.is_active():
                         continue
-                    core.on_save.fire()
-                    members.append((core, self._saver.checked_snapshot(core, auto=True)))
+                    members.append((core, self._saver.prepared(core, auto=True)))
                     held.push(locks.pop_all())
             if members:
                 self._store(members)

@@ -16,6 +16,7 @@ from .event_logs import EventLogs, InFlight, KeyLocks
 from .following import Follower
 from .group_commit import GroupCommit
 from .health import Health
+from .profile_core import Bridge
 from .removal import Remover
 from .saving import Saver
 from .sessions import Sessions
@@ -52,9 +53,10 @@ class Signals:
     on_critical_toggle: Signal
 
 
-@dataclass(frozen=True)
+@dataclass
 class Parts:
-    """Every part of one engine."""
+    """Every part of one engine; `bridge`: the thread its profiles' data belongs to, when an
+    asyncio engine (profilestore/aio) binds it to an event loop."""
 
     lifecycle: Lifecycle
     logs: EventLogs
@@ -67,6 +69,7 @@ class Parts:
     group: GroupCommit
     trades: Trades
     remover: Remover
+    bridge: Bridge | None = None
 
 
 def build(url: str, me: dict[str, str], settings: Callable[[], Settings], signals: Signals,

@@ -11,7 +11,8 @@ import copy
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from contextlib import AbstractContextManager
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from profilestore.domain.copying import json_copy
 from profilestore.domain.diff import patched
@@ -26,6 +27,30 @@ from .values import KeyInfo
 
 log = logging.getLogger("profilestore")
 Handler = Callable[[dict[str, Any], Callable[[], None]], Any]
+T = TypeVar("T")
+
+
+class Lock(AbstractContextManager[bool], Protocol):
+    """What the parts use of a profile's lock (an RLock, or an event loop's lock)."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class Bridge(Protocol):
+    """The thread a profile's data belongs to, when it is not "any thread holding its lock":
+    an asyncio profile's event loop (profilestore/aio). The library's every access to such a
+    profile's data, signals and message handlers goes through `call` and `deliver`."""
+
+    def call(self, work: Callable[[], T]) -> T:
+        """Run `work` on the owner's thread and return what it returned (or raise)."""
+
+    def deliver(self, core: ProfileCore) -> bool:
+        """ProfileCore.deliver_new, run where the handlers must run; True if one processed."""
+
+    def lock(self) -> Lock:
+        """The lock for a profile this bridge owns."""
 
 
 class Token(NamedTuple):
@@ -49,10 +74,12 @@ class ProfileCore:
 
     def __init__(self, aggregate: ProfileAggregate, token: Token, *, session: Session | None,
                  read_only: bool, owner: object = None, data: Any = None,
-                 codec: ModelCodec | None = None, schema: Schema | None = None) -> None:
+                 codec: ModelCodec | None = None, schema: Schema | None = None,
+                 bridge: Bridge | None = None) -> None:
         self.token = token
         self.owner = owner  # the engine whose store made it (trades refuse another engine's)
-        self.lock = threading.RLock()
+        self.bridge = bridge
+        self.lock: Lock = threading.RLock() if bridge is None else bridge.lock()
         self.on_save = Signal("on_save")
         self.on_last_save = Signal("on_last_save")
         self.on_session_end = Signal("on_session_end")
@@ -96,6 +123,15 @@ class ProfileCore:
     def store_name(self) -> str:
         """The name of the profile's store."""
         return self.token.store
+
+    def owned(self, work: Callable[[], T]) -> T:
+        """`work` (which reads or changes the data, or runs the profile's handlers) where the
+        data belongs: here, or on its bridge's thread."""
+        return work() if self.bridge is None else self.bridge.call(work)
+
+    def deliver(self) -> bool:
+        """Hand new messages to the handlers where they must run; True if one processed."""
+        return self.deliver_new() if self.bridge is None else self.bridge.deliver(self)
 
     def is_active(self) -> bool:
         """True while this engine holds the session."""
@@ -153,20 +189,29 @@ class ProfileCore:
             for message_id, message in sorted(self.replica.messages.items()):
                 if message_id not in self.processed:
                     self.delivered.add(message_id)
-                    handler(copy.deepcopy(message), self._processed_callback(message_id))
+                    handler(copy.deepcopy(message), self.processed_callback(message_id))
+
+    def undelivered(self) -> list[tuple[int, dict[str, Any]]]:
+        """The messages not yet handed to the handlers in this session, oldest first, marked
+        delivered now (each is given to them once a session)."""
+        found = []
+        with self.lock:
+            for message_id, message in sorted(self.replica.messages.items()):
+                if message_id in self.delivered or message_id in self.processed:
+                    continue
+                self.delivered.add(message_id)
+                found.append((message_id, message))
+        return found
 
     def deliver_new(self) -> bool:
         """Hand messages not yet delivered in this session to the handlers, in registration order;
         True if a handler processed one."""
         processed_any = False
         with self.lock:
-            for message_id, message in sorted(self.replica.messages.items()):
-                if message_id in self.delivered or message_id in self.processed:
-                    continue
-                self.delivered.add(message_id)
+            for message_id, message in self.undelivered():
                 for handler in list(self.handlers):
                     try:
-                        handler(copy.deepcopy(message), self._processed_callback(message_id))
+                        handler(copy.deepcopy(message), self.processed_callback(message_id))
                     except Exception:
                         log.exception("a message handler of %r raised", self)
                     if message_id in self.processed:
@@ -174,7 +219,8 @@ class ProfileCore:
                         break  # later handlers don't see a processed message
         return processed_any
 
-    def _processed_callback(self, message_id: int) -> Callable[[], None]:
+    def processed_callback(self, message_id: int) -> Callable[[], None]:
+        """The `processed()` a handler calls to mark the message processed."""
         def processed() -> None:
             with self.lock:
                 if message_id not in self.processed:

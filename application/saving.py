@@ -106,6 +106,15 @@ class Saver:
                 patch = checked_patch(core.replica.data, value, "data", settings.max_data_bytes)
             return Snapshot(None, patch, metadata, user_ids, processed)
 
+    def _prepared(self, core: ProfileCore, auto: bool) -> Snapshot | None:
+        """on_save, then the snapshot: what game code changed in on_save is saved."""
+        core.on_save.fire()
+        return self.checked_snapshot(core, auto=auto)
+
+    def prepared(self, core: ProfileCore, *, auto: bool) -> Snapshot | None:
+        """on_save and the snapshot of an auto-save, where the data belongs (core.owned)."""
+        return core.owned(lambda: self._prepared(core, auto))
+
     def checked_snapshot(self, core: ProfileCore, *, auto: bool) -> Snapshot | None:
         """The snapshot a save stores; for an auto-save of data that cannot be saved, None (a
         heartbeat) and the error reported; for a manual save, the DataError raised."""
@@ -142,8 +151,7 @@ class Saver:
             if not core.is_active():
                 log.warning("save() of %r ignored: the session is not active", core)
                 return False
-            core.on_save.fire()
-            return self.store(core, self.checked_snapshot(core, auto=auto))
+            return self.store(core, core.owned(lambda: self._prepared(core, auto)))
 
     def store(self, core: ProfileCore, snap: Snapshot | None) -> bool:
         """Write the save decided from `snap` (the caller holds the profile's lock); False if
@@ -166,7 +174,7 @@ class Saver:
         committed(core, snap)
         if touch:
             self._sessions.ring.touch(core)
-        core.after_save()
+        core.owned(core.after_save)
 
     # ---- end -------------------------------------------------------------------------------
 
@@ -176,7 +184,7 @@ class Saver:
             if core.status != "active" or core.end_claimed:
                 return False
             core.end_claimed = True  # still active: on_save/on_last_save see is_active()
-        with self._writes.in_flight:
+        def last_snapshot() -> tuple[Snapshot | None, bool]:
             with core.lock:
                 core.on_save.fire()
                 core.on_last_save.fire(reason)
@@ -190,7 +198,10 @@ class Saver:
                     snap = None
                 # Inactive before the lock is released: game code that checks is_active()
                 # under profile.lock can never change data after this snapshot was taken.
-                inactive = core.mark_inactive()
+                return snap, core.mark_inactive()
+
+        with self._writes.in_flight:
+            snap, inactive = core.owned(last_snapshot)
             if inactive:
                 with self._lock:
                     self._unsaved.append(core)
@@ -220,14 +231,22 @@ class Saver:
             return False
         committed(core, snap)
         self._landed(core)
-        with core.lock:
-            core.after_save()
+
+        def after() -> None:
+            with core.lock:
+                core.after_save()
+        core.owned(after)
         return True
 
     def _landed(self, core: ProfileCore) -> None:
         with self._lock:
             if core in self._unsaved:
                 self._unsaved.remove(core)
+
+    def ending(self, token: Token) -> bool:
+        """Whether a session of this profile ended here and its final save is not stored yet."""
+        with self._lock:
+            return any(core.token == token for core in self._unsaved)
 
     def unsaved(self) -> list[ProfileCore]:
         """Profiles whose session ended here but whose final save is not stored yet."""
@@ -237,8 +256,11 @@ class Saver:
     def _after_inactive(self, core: ProfileCore) -> None:
         """Stop auto-saving and following the profile, then fire on_session_end."""
         self._sessions.remove(core)
-        with core.lock:
-            core.on_session_end.fire()
+
+        def end() -> None:
+            with core.lock:
+                core.on_session_end.fire()
+        core.owned(end)
 
     def lose(self, core: ProfileCore, why: str) -> None:
         """The session was taken, overwritten or removed: end it here, unsaved changes dropped."""
@@ -252,13 +274,16 @@ class Saver:
         """A read-only profile's data as the newest saved version; the session anywhere ends."""
         if self._closed():
             raise StoreClosedError("the engine is closed")
-        with core.lock:
-            core.on_save.fire()
-            try:
-                snap = self.snapshot(core, whole=True)
-            except DataError as error:
-                self._health.report(str(error), core.store_name, core.key)
-                raise
+        def whole() -> Snapshot:
+            with core.lock:
+                core.on_save.fire()
+                try:
+                    return self.snapshot(core, whole=True)
+                except DataError as error:
+                    self._health.report(str(error), core.store_name, core.key)
+                    raise
+
+        snap = core.owned(whole)
         assert snap.data is not None
         data, token = snap.data, core.token
         read_version, now = core.replica.saved_version, clock.now()
@@ -307,7 +332,7 @@ class Saver:
             log.info("%r requested by %s: handing over", core, describe(fresh.requested_by))
             self.end(core, "External")
         else:
-            return core.deliver_new() and core.is_active()
+            return core.deliver() and core.is_active()
         return False
 
     # ---- final-save retries ----------------------------------------------------------------

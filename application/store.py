@@ -108,7 +108,8 @@ class ProfileStore:
         session = replica.session if read_only else self.engine.server.as_session()
         shape = self._shape
         core = ProfileCore(replica, token, session=session, read_only=read_only, owner=self.engine,
-                           data=value, codec=shape.codec, schema=shape.schema_of(replica))
+                           data=value, codec=shape.codec, schema=shape.schema_of(replica),
+                           bridge=self._parts.bridge)
         core.newer_schema = replica.schema > shape.schema
         return Profile(self, core)
 

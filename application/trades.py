@@ -41,22 +41,38 @@ class Trades:
         with contextlib.ExitStack() as locks:
             for core in cores:
                 locks.enter_context(core.lock)
-            lost = [core for core in cores if not core.is_active()]
-            if lost:
-                raise SessionLostError(f"{lost[0]!r} is not active")
-            before = [_state(core) for core in cores]
-            me = threading.get_ident()
-            for core in cores:
-                core.trading = me
+            before = self.begin(cores)
             try:
                 yield
             except BaseException:
-                _restore(cores, before)
+                self.abandon(cores, before)
                 raise
-            finally:
-                for core in cores:
-                    core.trading = None
-            self._commit(cores, before)
+            self.commit(cores, before)
+
+    def check(self, owner: object, profiles: tuple[Held, ...]) -> list[ProfileCore]:
+        """The profiles' cores in lock order; refuses what cannot take part."""
+        if self._closed():
+            raise StoreClosedError("the engine is closed")
+        return self._check(owner, profiles)
+
+    @staticmethod
+    def begin(cores: list[ProfileCore]) -> list[State]:
+        """Mark the block running on this thread; the state to restore. The caller holds the
+        profiles (their locks, or their event loop)."""
+        lost = [core for core in cores if not core.is_active()]
+        if lost:
+            raise SessionLostError(f"{lost[0]!r} is not active")
+        me = threading.get_ident()
+        for core in cores:
+            core.trading = me
+        return [_state(core) for core in cores]
+
+    @staticmethod
+    def abandon(cores: list[ProfileCore], before: list[State]) -> None:
+        """The block failed: its changes are undone."""
+        for core in cores:
+            core.trading = None
+        _restore(cores, before)
 
     @staticmethod
     def _check(owner: object, profiles: tuple[Held, ...]) -> list[ProfileCore]:
@@ -75,12 +91,19 @@ class Trades:
             raise ProfileStoreError("a transaction cannot mix mock and live profiles")
         return sorted(cores, key=lambda core: core.token)
 
-    def _commit(self, cores: list[ProfileCore], before: list[State]) -> None:
+    def commit(self, cores: list[ProfileCore], before: list[State]) -> None:
+        """Store every profile's changes in one transaction, or restore them all and raise."""
         health = self._writes.health
         for core in cores:
-            core.on_save.fire()
+            core.trading = None
+
+        def snapshots() -> list[Snapshot]:
+            for core in cores:
+                core.on_save.fire()
+            return [self._saver.snapshot(core) for core in cores]
+
         try:
-            snaps = [self._saver.snapshot(core) for core in cores]
+            snaps = cores[0].owned(snapshots)
         except DataError as error:
             _restore(cores, before)
             health.report(str(error))
@@ -97,10 +120,12 @@ class Trades:
             _restore(cores, before)
             health.report(f"trade failed: {error}")
             raise ProfileStoreError(f"the trade was not stored: {error}") from None
-        for core, snap in zip(cores, snaps, strict=True):
-            committed(core, snap)
-            self._sessions.ring.touch(core)
-            core.after_save()
+        def bookkeeping() -> None:
+            for core, snap in zip(cores, snaps, strict=True):
+                committed(core, snap)
+                self._sessions.ring.touch(core)
+                core.after_save()
+        cores[0].owned(bookkeeping)
 
 
 def _decide_all(cores: list[ProfileCore], snaps: list[Snapshot]
@@ -115,9 +140,12 @@ def _decide_all(cores: list[ProfileCore], snaps: list[Snapshot]
 
 
 def _state(core: ProfileCore) -> State:
-    return copy.deepcopy(core.data), copy.deepcopy(core.metadata), list(core.user_ids)
+    return core.owned(lambda: (copy.deepcopy(core.data), copy.deepcopy(core.metadata),
+                               list(core.user_ids)))
 
 
 def _restore(cores: list[ProfileCore], before: list[State]) -> None:
-    for core, (data, metadata, user_ids) in zip(cores, before, strict=True):
-        core.data, core.metadata, core.user_ids = data, metadata, user_ids
+    def restore() -> None:
+        for core, (data, metadata, user_ids) in zip(cores, before, strict=True):
+            core.data, core.metadata, core.user_ids = data, metadata, user_ids
+    cores[0].owned(restore)
