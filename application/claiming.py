@@ -114,8 +114,8 @@ class Claimer:
             now = clock.now()
             replica, action = writes.decide(
                 token, lambda: writes.load_or_reset(token, shape),
-                lambda replica: self._decide(replica, shape, job, requested_at, next_reread, now,
-                                             admissions))
+                lambda replica: self._decide(token, replica, shape, job, requested_at, next_reread,
+                                             now, admissions))
             return replica, action, now
 
         while not stop():
@@ -130,6 +130,10 @@ class Claimer:
             if action == "claim":
                 assert admissions.last is not None
                 return self._activate(replica, admissions.last, make, job)
+            if action == "ending":  # its final save lands within moments: look again then
+                clock.sleep_until(now_s + settings.poll_interval,
+                                  lambda: stop() or not self._saver.ending(token), step=0.005)
+                continue
             if action == "request":
                 requested_at = now
                 next_reread = now_s + settings.first_load_repeat
@@ -144,10 +148,11 @@ class Claimer:
         heard = self._news()
         return lambda: stop() or self._news() != heard
 
-    def _decide(self, replica: ProfileAggregate, shape: StoreShape, job: StartJob[H],
+    def _decide(self, token: Token, replica: ProfileAggregate, shape: StoreShape, job: StartJob[H],
                 requested_at: datetime | None, next_reread: float, now: datetime,
                 admissions: Admissions) -> str:
-        """Record the next step on the replica; returns claim, request, wait, reread or give up.
+        """Record the next step on the replica; returns claim, request, wait, reread, ending
+        (this engine's own last session of the key is still being saved) or give up.
         First, whoever holds it, the stored data must be readable here (shape.admit raises); a
         claim records the migration it needed, after the claim, under our session. Waits and
         re-reads do not migrate: only the first decision and a claim need the data."""
@@ -156,6 +161,8 @@ class Claimer:
             replica.create(shape.template_data, me, now, *shape.new_schema)
         if requested_at is None:
             admissions.of(replica)
+        if replica.session == me and self._saver.ending(token):
+            return "ending"  # our own last session's final save is on its way: it goes first
         if replica.session is None or replica.session == me:
             replica.start_session(me, now)
             return self._claimed(replica, shape, admissions.of(replica), now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -199,3 +200,35 @@ def test_two_store_objects_with_one_name_share_sessions_but_keep_their_own_templ
     assert again.data == {"Coins": 0, "Gems": 0}
     again.end_session()
     assert new.start_session("fresh").data == {"Coins": 0, "Gems": 0}
+
+
+def test_a_new_session_on_this_engine_waits_for_the_last_sessions_final_save(
+        store: ProfileStore) -> None:
+    # The ended session leaves this engine's registry before its final save is written (its
+    # on_session_end fires first): a start_session of the key meanwhile finds the session still
+    # recorded as this server's and must not re-claim it ahead of that save, which would then be
+    # refused (lost session) and its change lost.
+    profile = store.start_session("k")
+    assert profile is not None
+    profile.data["coins"] = 5
+    restarted: list[object] = []
+
+    def start_again() -> None:
+        restarted.append(store.start_session("k"))
+
+    def meanwhile() -> None:
+        starter = threading.Thread(target=start_again)
+        starter.start()
+        starter.join(0.5)  # the start runs while the final save has not been written
+
+    profile.on_session_end.connect(meanwhile)
+    profile.end_session()
+    deadline = time.monotonic() + 10
+    while not restarted and time.monotonic() < deadline:
+        time.sleep(0.01)
+    again = restarted[0]
+    assert again is not None and again.data["coins"] == 5
+    assert again.session_load_count == profile.session_load_count + 1
+    ended = [e for e in store.history("k") if e.type == "SessionEnded"]
+    assert [e.payload["reason"] for e in ended] == ["Manual"]
+    again.end_session()
