@@ -145,12 +145,22 @@ async def deliver(core: ProfileCore) -> bool:
     return processed_any
 
 
-async def deliver_held(core: ProfileCore, handler: Callable[..., Any]) -> None:
-    """A new coroutine handler's turn at the messages held and not processed, oldest first."""
-    for message_id, message in sorted(core.replica.messages.items()):
-        if message_id in core.processed:
+def held_messages(core: ProfileCore) -> list[int]:
+    """The ids of the messages held and not processed, marked delivered (as a new handler gets
+    them at once, later deliveries leave them to it): call on the loop, before the handler is
+    added."""
+    ids = [message_id for message_id in sorted(core.replica.messages)
+           if message_id not in core.processed]
+    core.delivered.update(ids)
+    return ids
+
+
+async def deliver_held(core: ProfileCore, handler: Callable[..., Any], ids: list[int]) -> None:
+    """A new coroutine handler's turn at the held messages `ids`, oldest first."""
+    for message_id in ids:
+        message = core.replica.messages.get(message_id)
+        if message is None or message_id in core.processed:
             continue
-        core.delivered.add(message_id)
         try:
             await handler(copy.deepcopy(message), core.processed_callback(message_id))
         except Exception:

@@ -88,8 +88,7 @@ class AsyncEngine:
         """End every session with a final save, wait for work in flight (at most `timeout` s),
         stop and disconnect; the loop keeps running meanwhile (the final saves read the data on
         it)."""
-        await asyncio.get_running_loop().run_in_executor(None, self.sync.close, timeout)
-        self.workers.shutdown()
+        await self.workers.run(self.sync.close, timeout)
 
     async def find_user(self, user_id: int) -> list[tuple[str, str]]:
         """(store_name, key) of live profiles holding `user_id`."""

@@ -11,7 +11,7 @@ from profilestore.application.profile_core import ProfileCore
 from profilestore.application.values import KeyInfo
 from profilestore.domain.errors import ProfileStoreError
 
-from .bridge import LoopBridge, deliver_held
+from .bridge import LoopBridge, deliver_held, held_messages
 from .signals import AsyncSignal
 from .workers import Workers
 
@@ -106,8 +106,9 @@ class AsyncProfile:
         if not core.read_only and not core.is_active():
             return
         if inspect.iscoroutinefunction(handler):
+            held = held_messages(core)
             core.handlers.append(handler)
-            self._bridge.loop.create_task(deliver_held(core, handler))
+            self._bridge.loop.create_task(deliver_held(core, handler, held))
         else:
             core.add_handler(handler)
 

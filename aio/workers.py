@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,11 +23,15 @@ class Workers:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._pool = concurrent.futures.ThreadPoolExecutor(POOL_SIZE, "profilestore-aio")
+        self._launches: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        threading.Thread(target=self._launcher, name="profilestore-aio-launcher",
+                         daemon=True).start()
 
     async def run(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`work(*args, **kwargs)` on a pooled thread. Cancelling the awaiting task does not stop
-        it: a write that started completes."""
-        return await self._loop.run_in_executor(self._pool, functools.partial(work, *args, **kwargs))
+        or drop it, even before a thread has picked it up: the work is shielded."""
+        submitted = self._pool.submit(functools.partial(work, *args, **kwargs))
+        return await asyncio.shield(asyncio.wrap_future(submitted, loop=self._loop))
 
     def start(self, work: Callable[[], T]) -> asyncio.Future[T]:
         """`work()` on a thread of its own; its outcome as a future of the loop."""
@@ -48,9 +53,11 @@ class Workers:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits for it
                 self._loop.call_soon_threadsafe(settle, result, error)
 
-        threading.Thread(target=run, name="profilestore-aio-wait", daemon=True).start()
+        self._launches.put(run)  # Thread.start() waits for the thread: not on the loop
         return outcome
 
-    def shutdown(self) -> None:
-        """Stop taking work (what runs finishes)."""
-        self._pool.shutdown(wait=False)
+    def _launcher(self) -> None:
+        while True:
+            run = self._launches.get()
+            threading.Thread(target=run, name="profilestore-aio-wait", daemon=True).start()
+

@@ -201,7 +201,8 @@ class Saver:
                 return snap, core.mark_inactive()
 
         with self._writes.in_flight:
-            snap, inactive = core.owned(last_snapshot)
+            with core.lock:  # taken here too: an event loop's lock holds other threads only
+                snap, inactive = core.owned(last_snapshot)
             if inactive:
                 with self._lock:
                     self._unsaved.append(core)
@@ -283,7 +284,8 @@ class Saver:
                     self._health.report(str(error), core.store_name, core.key)
                     raise
 
-        snap = core.owned(whole)
+        with core.lock:
+            snap = core.owned(whole)
         assert snap.data is not None
         data, token = snap.data, core.token
         read_version, now = core.replica.saved_version, clock.now()

@@ -186,12 +186,6 @@ def test_aclose_keeps_its_deadline_and_the_loop_running_while_the_database_is_lo
     run(main())
 
 
-@pytest.mark.xfail(strict=True, reason="aio/engine.py aclose() shuts down the worker pool "
-                   "(workers.shutdown()), so every call that uses it afterwards raises RuntimeError "
-                   "('cannot schedule new futures after shutdown') instead of §1's after-close "
-                   "answers: get -> None, message/remove -> False, VersionQuery.next() -> None, "
-                   "history/keys/find_user/set -> StoreClosedError, end_session() safe to call again, "
-                   "save() of an inactive profile -> False")
 def test_after_aclose_calls_answer_as_after_close() -> None:
     async def main() -> None:
         engine = AsyncEngine("sqlite:///:memory:", settings=FAST)

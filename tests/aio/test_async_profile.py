@@ -220,14 +220,6 @@ def test_a_trade_refuses_what_cannot_take_part() -> None:
     run(main())
 
 
-@pytest.mark.xfail(strict=True, reason="aio: a hand-over request answered during an `async with "
-                   "engine.transaction()` block that awaits stores half the trade. Saver.end "
-                   "(application/saving.py) takes the profile's lock only inside last_snapshot, which "
-                   "core.owned runs on the loop's thread, where LoopLock (aio/bridge.py) is a no-op, so "
-                   "the lock the block holds (try_hold) never holds the hand-over back: the seller's "
-                   "final save stores its half, the commit then fails with SessionLostError and the "
-                   "buyer's half is restored. §6: 'none of them is ... handed over or ended meanwhile "
-                   "(hand-over requests wait for the block)'; 'all their changes are stored, or none'")
 def test_a_hand_over_waits_for_the_trade_block(db_url: str) -> None:
     async def main() -> None:
         async with AsyncEngine(db_url, server=Server(job_id="A"), settings=FAST) as engine, \

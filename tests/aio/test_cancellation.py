@@ -8,7 +8,6 @@ import asyncio
 import random
 import time
 
-import pytest
 from loop_helpers import FAST, eventually, other_server, run
 
 from profilestore import ProfileStore, Server
@@ -143,13 +142,6 @@ def test_a_save_end_session_or_set_cancelled_mid_write_still_writes(db_url: str)
     run(main())
 
 
-@pytest.mark.xfail(strict=True, reason="aio/workers.py Workers.run awaits loop.run_in_executor: "
-                   "cancelling the awaiting task cancels the executor's future, so a save(), "
-                   "end_session() or set() that no pool thread has picked up yet is never run. Here "
-                   "100 saves queue behind the pool's 32 threads and 68 of them vanish; then 100 "
-                   "end_sessions cancelled one loop turn after the call, on the idle pool, mostly "
-                   "vanish too (88-100 sessions stay active). §8: cancelling a task awaiting "
-                   "save()/end_session()/set() does not cancel the write: it completes")
 def test_cancelled_writes_complete_however_soon_they_are_cancelled(tmp_path) -> None:
     async def main() -> tuple[int, int]:
         async with AsyncEngine(f"sqlite:///{tmp_path / 'busy.db'}", settings=FAST) as engine:

@@ -214,12 +214,6 @@ def test_signal_wait_returns_the_arguments_of_the_next_fire_or_times_out() -> No
     run(main())
 
 
-@pytest.mark.xfail(strict=True, reason="aio/bridge.py deliver_held (the held messages a new "
-                   "coroutine message handler is given, in a task) checks only core.processed, not "
-                   "core.delivered: when the engine delivers new messages while that task awaits the "
-                   "handler, deliver() hands the handler the later held messages, and deliver_held "
-                   "then hands them to it again. §3: 'within one session a handler never gets a "
-                   "message twice'")
 def test_a_coroutine_handler_never_gets_a_message_twice() -> None:
     async def main() -> list[int]:
         async with AsyncEngine("sqlite:///:memory:", settings=FAST) as engine:

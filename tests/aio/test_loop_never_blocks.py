@@ -9,7 +9,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
 from loop_helpers import FAST, Ticker, other_server, run
 
 from profilestore import ProfileStore, Server
@@ -100,12 +99,6 @@ def test_a_steal_after_session_steal_does_not_block_the_loop(db_url: str) -> Non
     run(main())
 
 
-@pytest.mark.xfail(strict=True, reason="aio/workers.py Workers.start starts a new OS thread per "
-                   "start_session on the loop's thread (threading.Thread(...).start() waits until the "
-                   "thread runs): under 1,000 concurrent calls each start takes ~1 ms of the loop while "
-                   "the other threads hold the GIL, and the loop stalls for over a second. §8: no call "
-                   "blocks the loop for more than a few ms at default sizes, '1,000 concurrent "
-                   "start_session calls' included")
 def test_a_thousand_concurrent_start_sessions_do_not_stall_the_loop(tmp_path: Path) -> None:
     async def main() -> float:
         async with AsyncEngine(f"sqlite:///{tmp_path / 'many.db'}", settings=FAST) as engine:
