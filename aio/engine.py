@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from types import TracebackType
 
 from profilestore.application.engine import Engine
 from profilestore.application.profile_core import Held
 from profilestore.application.settings import Settings
+from profilestore.application.urls import persistence_env, resolve_url
 from profilestore.application.values import Server
 
 from .bridge import LoopBridge, LoopLock
@@ -29,19 +31,72 @@ class AsyncEngine:
         except RuntimeError:
             raise RuntimeError("AsyncEngine is made inside a running event loop (in a coroutine)"
                                ) from None
+        if server is not None and not isinstance(server, Server):
+            raise TypeError(f"server must be a Server, not {type(server).__name__}")
+        if settings is not None and not isinstance(settings, Settings):
+            raise TypeError(f"settings must be a Settings, not {type(settings).__name__}")
+        persistence_env(resolve_url(database))  # a bad URL raises here, as Engine() would
         self.bridge = LoopBridge(loop)
         self.workers = Workers(loop)
-        self.sync = Engine(database, server=server, settings=settings, background=True)
-        self.sync.parts.bridge = self.bridge
-        self.on_error = AsyncSignal(self.sync.on_error, self.bridge)
-        self.on_overwrite = AsyncSignal(self.sync.on_overwrite, self.bridge)
-        self.on_critical_toggle = AsyncSignal(self.sync.on_critical_toggle, self.bridge)
+        self._opened = threading.Event()
+        self._engine: Engine | None = None
+        self._failure: BaseException | None = None
+        self._signals: dict[str, AsyncSignal] = {}
+
+        def open_engine() -> None:  # connecting takes 70-160 ms: not on the loop
+            try:
+                engine = Engine(database, server=server, settings=settings, background=True)
+                engine.parts.bridge = self.bridge
+                self._engine = engine
+            except BaseException as failure:
+                self._failure = failure
+            finally:
+                self._opened.set()
+
+        threading.Thread(target=open_engine, name="profilestore-aio-open", daemon=True).start()
+
+    @property
+    def sync(self) -> Engine:
+        """The Engine this runs, once it has opened the database (`async with` or `ready()`
+        waits for that off the loop; reading it earlier waits here)."""
+        self._opened.wait()
+        if self._engine is None:
+            assert self._failure is not None
+            raise self._failure
+        return self._engine
+
+    async def ready(self) -> AsyncEngine:
+        """Wait, off the loop, until the engine has opened the database."""
+        if not self._opened.is_set():
+            await asyncio.get_running_loop().run_in_executor(None, self._opened.wait)
+        self.sync  # noqa: B018 - raises what opening raised
+        return self
+
+    def _signal(self, name: str) -> AsyncSignal:
+        if name not in self._signals:
+            self._signals[name] = AsyncSignal(getattr(self.sync, name), self.bridge)
+        return self._signals[name]
+
+    @property
+    def on_error(self) -> AsyncSignal:
+        """on_error(message, store_name, key), run on the loop."""
+        return self._signal("on_error")
+
+    @property
+    def on_overwrite(self) -> AsyncSignal:
+        """on_overwrite(store_name, key), run on the loop."""
+        return self._signal("on_overwrite")
+
+    @property
+    def on_critical_toggle(self) -> AsyncSignal:
+        """on_critical_toggle(is_critical), run on the loop."""
+        return self._signal("on_critical_toggle")
 
     def __repr__(self) -> str:
-        return f"<AsyncEngine {self.sync!r}>"
+        return f"<AsyncEngine {self.sync!r}>" if self._opened.is_set() else "<AsyncEngine opening>"
 
     async def __aenter__(self) -> AsyncEngine:
-        return self
+        return await self.ready()
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
                         trace: TracebackType | None) -> None:
@@ -88,6 +143,7 @@ class AsyncEngine:
         """End every session with a final save, wait for work in flight (at most `timeout` s),
         stop and disconnect; the loop keeps running meanwhile (the final saves read the data on
         it)."""
+        await self.ready()
         await self.workers.run(self.sync.close, timeout)
 
     async def find_user(self, user_id: int) -> list[tuple[str, str]]:
