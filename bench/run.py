@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from common import Result, database, postgres_base_url, print_table
+from loop_lag import loop_lag
 from processes import hand_over, messages
 from reads import point_in_time_read, session_start
 from saves import group_commit, per_profile_saves
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         results += messages(f"sqlite:///{folder / 'messages.db'}", per_sender=int(200 * scale))
         results += realistic_shapes(folder, args.quick)
         results += typed_profiles(folder, args.quick)
+        results += loop_lag(folder, args.quick)  # SQLite, and PostgreSQL when reachable
         if postgres is None:
             print("PostgreSQL columns skipped: set PROFILESTORE_BENCH_POSTGRES_URL (or"
                   " PROFILESTORE_TEST_POSTGRES_URL) to a reachable server")
