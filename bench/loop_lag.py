@@ -290,7 +290,7 @@ def _database(backend: str, folder: Path, name: str) -> Iterator[tuple[str, tupl
 @asynccontextmanager
 async def _engine(url: str, **settings: Any) -> AsyncIterator[tuple[AsyncEngine, AsyncProfileStore]]:
     """An AsyncEngine and its store on the running loop, closed on exit (not measured)."""
-    engine = AsyncEngine(url, settings=_settings(**settings))
+    engine = await AsyncEngine(url, settings=_settings(**settings)).ready()
     try:
         yield engine, AsyncProfileStore(STORE, {"coins": 0}, engine=engine)
     finally:
@@ -435,7 +435,7 @@ def locked_close(url: str, target: tuple[str, str], plan: Plan, stacks: bool) ->
         library_log = logging.getLogger("profilestore")
         with _processes() as start:
             _, locker = start(_locker, target)
-            engine = AsyncEngine(url, settings=_settings())
+            engine = await AsyncEngine(url, settings=_settings()).ready()
             level = library_log.level
             try:
                 store = AsyncProfileStore(STORE, {"coins": 0}, engine=engine)
