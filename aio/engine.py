@@ -145,6 +145,7 @@ class AsyncEngine:
         it)."""
         await self.ready()
         await self.workers.run(self.sync.close, timeout)
+        self.workers.close()
 
     async def find_user(self, user_id: int) -> list[tuple[str, str]]:
         """(store_name, key) of live profiles holding `user_id`."""

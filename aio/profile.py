@@ -80,6 +80,11 @@ class AsyncProfile:
         """User ids associated with the profile."""
         return self.sync.user_ids
 
+    @property
+    def loaded_at(self) -> float:
+        """When this engine loaded the profile (the clock's seconds)."""
+        return self.sync.loaded_at
+
     def add_user_id(self, user_id: int) -> None:
         """Associate a user id (duplicates ignored)."""
         self.sync.add_user_id(user_id)

@@ -23,13 +23,17 @@ class Workers:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._pool = concurrent.futures.ThreadPoolExecutor(POOL_SIZE, "profilestore-aio")
-        self._launches: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._closed = False
+        self._launches: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         threading.Thread(target=self._launcher, name="profilestore-aio-launcher",
                          daemon=True).start()
 
     async def run(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`work(*args, **kwargs)` on a pooled thread. Cancelling the awaiting task does not stop
-        or drop it, even before a thread has picked it up: the work is shielded."""
+        or drop it, even before a thread has picked it up: the work is shielded. After close()
+        (the engine is closed, so every call answers at once) it runs here."""
+        if self._closed:
+            return work(*args, **kwargs)
         submitted = self._pool.submit(functools.partial(work, *args, **kwargs))
         return await asyncio.shield(asyncio.wrap_future(submitted, loop=self._loop))
 
@@ -53,11 +57,19 @@ class Workers:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits for it
                 self._loop.call_soon_threadsafe(settle, result, error)
 
-        self._launches.put(run)  # Thread.start() waits for the thread: not on the loop
+        if self._closed:
+            run()
+        else:
+            self._launches.put(run)  # Thread.start() waits for the thread: not on the loop
         return outcome
 
     def _launcher(self) -> None:
-        while True:
-            run = self._launches.get()
+        while (run := self._launches.get()) is not None:
             threading.Thread(target=run, name="profilestore-aio-wait", daemon=True).start()
+
+    def close(self) -> None:
+        """Let the threads go (the engine is closed); later calls run on the caller's thread."""
+        self._closed = True
+        self._launches.put(None)
+        self._pool.shutdown(wait=False)
 

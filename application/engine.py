@@ -184,9 +184,13 @@ class Engine:
         worker.start()
         worker.join(left())
         parts.writes.in_flight.wait_idle(left())
-        for core in parts.saver.unsaved():
-            message = (f"could not save {core.store_name}/{core.key} before close:"
-                       " its last changes are lost and its session stays held until taken")
+        # past the deadline: the final saves not stored, and the sessions whose final save had
+        # not even begun (they are saved one after another)
+        late = parts.saver.unsaved() + [core for core in parts.sessions.all() if core.is_active()]
+        for core in late:
+            message = (f"could not save {core.store_name}/{core.key} before close's deadline: its"
+                       " final save goes on being tried while the process lives; if it never"
+                       " lands, its last changes are lost and its session stays held until taken")
             log.error(message)
             parts.health.report(message, core.store_name, core.key)
         self._stop.set()

@@ -215,3 +215,24 @@ def test_settings_must_be_settings() -> None:
             assert engine.settings.poll_interval == 0.5
 
     run(main())
+
+
+def test_a_closed_engine_lets_its_threads_go(tmp_path: Path) -> None:
+    def launchers() -> int:
+        return sum(t.name == "profilestore-aio-launcher" and t.is_alive()
+                   for t in threading.enumerate())
+
+    async def main() -> int:
+        before = launchers()
+        async with AsyncEngine(f"sqlite:///{tmp_path}/threads.db") as engine:
+            store = AsyncProfileStore("S", engine=engine)
+            profile = await store.start_session("k")
+            assert profile is not None and launchers() == before + 1
+        for _ in range(100):
+            if launchers() == before:
+                break
+            await asyncio.sleep(0.01)
+        assert await store.get("k") is None  # after close, calls still answer, on the loop
+        return launchers() - before
+
+    assert run(main()) == 0

@@ -109,6 +109,18 @@ def test_close_with_the_database_locked_returns_within_its_timeout(
     assert pool._closed
 
 
+def test_close_past_its_deadline_reports_every_session_not_saved_yet(
+        engine: Engine, path: Path, errors: list[tuple[str, str, str]]) -> None:
+    store = ProfileStore("S", {"coins": 0}, engine=engine)
+    profiles = [store.start_session(f"k{n}") for n in range(4)]
+    locker = lock(path, 3)  # final saves are made one after another: the first waits for it
+    engine.close(timeout=0.5)
+    reported = {key for message, _, key in errors if "could not save" in message}
+    assert reported == {f"k{n}" for n in range(4)}, "the ones whose save had not begun too"
+    locker.wait(10)
+    assert all(p is not None for p in profiles)
+
+
 def test_a_database_file_replaced_by_an_unreadable_one_fails_saves_until_it_is_back(
         engine: Engine, path: Path, errors: list[tuple[str, str, str]]) -> None:
     store = ProfileStore("S", {"coins": 0}, engine=engine)
