@@ -99,7 +99,7 @@ class EventLog:
                 if self._app is None:
                     try:
                         app = ProfileEvents(env=self._env)
-                    except (PersistenceError, OSError) as error:
+                    except Exception as error:  # the driver's own errors too (psycopg's)
                         raise DatabaseFailure(f"cannot open the database: {error}") from None
                     app.read_models = self.read_models
                     self._app = app

@@ -96,6 +96,11 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
                  ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.extend(SQL(statement).format() for statement in _SIDE_TABLES)
+        # No server-side prepared statements: a write that fails inside the library's pipelined
+        # insert (a conflict, as two servers writing one profile make) just as psycopg prepares
+        # its statement leaves the connection without it, and every later write on that
+        # connection failed with 'prepared statement "_pg3_N" does not exist'.
+        _pool_kwargs(datastore)["prepare_threshold"] = None
 
     def _sql(self, statement: str) -> str:
         return _pyformat(statement)
@@ -107,6 +112,7 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
                        **kwargs: Any) -> None:
         """Runs first in the library's insert transaction: queue for the table lock, then write
         the side rows; `_insert_stored_events` then notifies and inserts the events."""
+        curs.connection.prepare_threshold = None  # see __init__: a pooled connection made earlier
         self._lock_table(curs)
         self._write_side_rows(curs, **self.split_side_rows(kwargs))
 
@@ -122,6 +128,7 @@ class ProfileRecorder(_CreatedOnce, SideTables, PostgresApplicationRecorder):
         the events, and insert them in the same transaction: nothing can be appended between
         the read and the write, so the insert never conflicts (a group commit of hot profiles)."""
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
+            conn.prepare_threshold = None  # as _insert_events
             self._lock_table(c)
 
             def after(streams: Sequence[tuple[UUID, int]]) -> dict[UUID, list[StoredRow]]:
