@@ -27,6 +27,7 @@ from .diff import Op, make_patch, token
 from .errors import DataError
 
 JsonDict = dict[str, Any]
+_FEW = 32  # changed elements dumped and validated one by one; more: the whole model at once
 _dict_of = operator.attrgetter("__dict__")
 
 
@@ -148,6 +149,8 @@ class ModelCodec:
         if limit:
             tail = map(operator.ne, reversed(attrs), reversed(saved))
             suffix = next(compress(range(limit), tail), limit)
+        if len(items) - suffix - prefix > max(_FEW, len(items) // 8):
+            return None  # a sort, say: one dump and one validation of the whole are faster
         middle = []
         for index in range(prefix, len(items) - suffix):
             item = items[index]
