@@ -19,7 +19,7 @@ from profilestore.domain.diff import patched
 from profilestore.domain.profile import ProfileAggregate, Session
 from profilestore.domain.shape import Schema
 from profilestore.domain.timeutil import to_ms
-from profilestore.domain.typed import ModelCodec
+from profilestore.domain.typed import Memo, ModelCodec
 
 from . import clock
 from .signals import Signal
@@ -96,6 +96,7 @@ class ProfileCore:
         # the data as game code sees it: a dict, or the model instance of a typed store (codec)
         self.data: Any = json_copy(aggregate.data) if data is None else data
         self.codec = codec
+        self.dump_memo: Memo = {}  # a typed profile's list elements and their last dumps
         # what a write of this data records: (schema, readable_from)
         self.schema: Schema = schema or (aggregate.schema, aggregate.readable_from)
         # stored at a newer schema than the store's (readable here): fields unknown to this

@@ -96,7 +96,7 @@ class Saver:
             value, patch = core.data, None
             if core.codec is not None:  # the model as JSON, and the patch if made from the change
                 value, patch = core.codec.dump(core.data, core.replica.data, diff=not whole,
-                                               keep_unknown=core.newer_schema)
+                                               keep_unknown=core.newer_schema, memo=core.dump_memo)
             if whole:
                 _, data = encode_and_copy(value, "data", settings.max_data_bytes)
                 return Snapshot(data, None, metadata, user_ids, processed)

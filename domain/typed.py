@@ -28,6 +28,7 @@ from .errors import DataError
 
 JsonDict = dict[str, Any]
 _FEW = 32  # changed elements dumped and validated one by one; more: the whole model at once
+Memo = dict[str, dict[int, tuple[Any, JsonDict]]]  # per list field: id(element) -> (it, its dump)
 _dict_of = operator.attrgetter("__dict__")
 
 
@@ -90,29 +91,31 @@ class ModelCodec:
                         f"{type(value).__name__}")
 
     def dump(self, value: BaseModel, saved: JsonDict | None = None, *, keep_unknown: bool = False,
-             diff: bool = False) -> tuple[JsonDict, list[Op] | None]:
+             diff: bool = False, memo: Memo | None = None) -> tuple[JsonDict, list[Op] | None]:
         """The model instance as checked JSON, dumping and validating what changed since
         `saved` (the JSON last stored) when that is safe, else all of it; with `diff`, also the
         patch from `saved` when it could be made from what changed alone (else None: diff it).
         `keep_unknown`: top-level fields of `saved` the model does not know are kept."""
-        plain, patch = self._dump(value, saved, diff, keep_unknown)
+        plain, patch = self._dump(value, saved, diff, keep_unknown, memo)
         if keep_unknown and saved is not None:
             for name, item in saved.items():
                 plain.setdefault(name, item)
         return plain, patch
 
-    def _dump(self, value: BaseModel, saved: JsonDict | None, diff: bool, keep_unknown: bool
-              ) -> tuple[JsonDict, list[Op] | None]:
+    def _dump(self, value: BaseModel, saved: JsonDict | None, diff: bool, keep_unknown: bool,
+              memo: Memo | None) -> tuple[JsonDict, list[Op] | None]:
         if type(value) is not self.model or saved is None or not self._lists:
             return self._checked_whole(value), None
         lists: dict[str, list[Any]] = {}
         ops: list[Op] | None = []
         for name, element in self._lists.items():
-            fresh = self._list(value.__dict__.get(name), saved.get(name), element, name)
+            fresh = self._list(value.__dict__.get(name), saved.get(name), element, name, memo)
             if fresh is None:
                 return self._checked_whole(value), None
             lists[name], (start, old, new) = fresh
-            if diff and ops is not None:
+            if len(new) > max(_FEW, len(lists[name]) // 8):
+                ops = None  # many moved (a sort): one diff of the documents, not two
+            elif diff and ops is not None:
                 ops = _shifted(ops, make_patch(old, new), name, start)
         try:
             rest = value.model_dump(mode="json", exclude=set(self._lists), warnings=False)
@@ -131,11 +134,12 @@ class ModelCodec:
                   if name not in lists and (name in rest or not keep_unknown)}
         return plain, [*make_patch(others, rest), *ops]
 
-    def _list(self, items: object, saved: object, element: type[BaseModel], name: str
-              ) -> tuple[list[Any], tuple[int, list[Any], list[Any]]] | None:
+    def _list(self, items: object, saved: object, element: type[BaseModel], name: str,
+              memo: Memo | None) -> tuple[list[Any], tuple[int, list[Any], list[Any]]] | None:
         """The dump of a list of `element` models, reusing the saved JSON of the equal prefix
         and suffix, and (start, the saved elements between, their dumps); None when the fast way
-        does not apply."""
+        does not apply. `memo` (a profile's: element id -> the element and its dump) lets an
+        element that only moved (a sort) reuse its dump too."""
         if type(items) is not list or type(saved) is not list:
             return None
         try:
@@ -149,13 +153,23 @@ class ModelCodec:
         if limit:
             tail = map(operator.ne, reversed(attrs), reversed(saved))
             suffix = next(compress(range(limit), tail), limit)
-        if len(items) - suffix - prefix > max(_FEW, len(items) // 8):
+        known = {} if memo is None else memo.setdefault(name, {})
+        seeded = bool(known)
+        many = len(items) - suffix - prefix > max(_FEW, len(items) // 8)
+        if many and not seeded:
             return None  # a sort, say: one dump and one validation of the whole are faster
-        middle = []
+        middle, dumped_anew = [], 0
         for index in range(prefix, len(items) - suffix):
             item = items[index]
             if type(item) is not element:
                 return None
+            hit = known.get(id(item))
+            if hit is not None and hit[0] is item and attrs[index] == hit[1]:
+                middle.append(hit[1])  # unchanged since it was dumped: it only moved
+                continue
+            dumped_anew += 1
+            if many and dumped_anew > _FEW:
+                return None  # many changed, not only moved: the whole model at once is faster
             try:
                 dumped = item.model_dump(mode="json", warnings=False)
             except (PydanticSerializationError, TypeError, ValueError) as error:
@@ -166,8 +180,14 @@ class ModelCodec:
             except ValidationError as error:
                 raise data_error(error, (name, index)) from None
             middle.append(dumped)
+            if memo is not None:
+                known[id(item)] = (item, dumped)
         end = len(saved) - suffix
-        return [*saved[:prefix], *middle, *saved[end:]], (prefix, saved[prefix:end], middle)
+        fresh = [*saved[:prefix], *middle, *saved[end:]]
+        if memo is not None and (not seeded or len(known) > 2 * len(items) + _FEW):
+            # first save of the profile, or many gone since: every element, with its dump
+            memo[name] = {id(item): (item, dumped) for item, dumped in zip(items, fresh, strict=True)}
+        return fresh, (prefix, saved[prefix:end], middle)
 
     def _dump_whole(self, value: BaseModel) -> JsonDict:
         try:

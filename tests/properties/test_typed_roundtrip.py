@@ -245,3 +245,51 @@ def test_a_change_that_python_equality_hides_is_still_saved(before: Any, after: 
     saved = codec.dump(value)[0]
     value.items[0].value = after
     check_dump(codec, value, saved)
+
+
+class _Gem(BaseModel):
+    name: str = ""
+    cut: int = 0
+    tags: list[str] = []
+
+
+class _Vault(BaseModel):
+    gold: int = 0
+    gems: list[_Gem] = []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["cut", "add", "drop", "front", "sort", "shuffle",
+                                           "tag", "gold"]), st.integers(0, 10_000)),
+                min_size=1, max_size=40),
+       st.integers(0, 120))
+def test_a_profiles_memo_of_moved_elements_never_changes_what_is_stored(
+        edits: list[tuple[str, int]], size: int) -> None:
+    """With a profile's memo (elements that only moved reuse their dumps, as after a sort), every
+    save's JSON is the model's own dump and its patch turns the last saved JSON into it."""
+    codec, memo = ModelCodec(_Vault), {}
+    vault = _Vault(gems=[_Gem(name=f"g{n}", cut=n % 7) for n in range(size)])
+    saved = codec.dump(vault, memo=memo)[0]
+    for kind, number in edits:
+        gems = vault.gems
+        if kind == "cut" and gems:
+            gems[number % len(gems)].cut += 1
+        elif kind == "add":
+            gems.append(_Gem(name=f"new{number}", cut=number % 5))
+        elif kind == "drop" and gems:
+            del gems[number % len(gems)]
+        elif kind == "front":
+            gems.insert(0, _Gem(name=f"front{number}"))
+        elif kind == "sort":
+            gems.sort(key=lambda gem: (gem.cut, gem.name))
+        elif kind == "shuffle":
+            gems.reverse()
+        elif kind == "tag" and gems:
+            gems[number % len(gems)].tags.append(str(number))
+        else:
+            vault.gold += number
+        plain, patch = codec.dump(vault, saved, diff=True, memo=memo)
+        assert plain == vault.model_dump(mode="json")
+        if patch is not None:
+            assert jsonpatch.apply_patch(saved, patch) == plain
+        saved = plain
