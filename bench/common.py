@@ -166,6 +166,14 @@ def engine_settings(engine: Engine) -> dict[str, Any]:
         return server_settings(connection)
 
 
+def report(results: list[Result], quick: bool) -> None:
+    """Print the table; a quick run's targets are marked not judged (small sizes: a smoke test)."""
+    if quick:
+        for result in results:
+            result.target += " (quick run: not judged)"
+    print_table(results)
+
+
 def print_table(results: list[Result]) -> None:
     print(f"{'scenario':<52} {'value':>12} {'baseline':>12} {'ratio':>7}  target     met")
     for result in results:

@@ -67,7 +67,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from common import QUIET, Result, p99, postgres_base_url, print_table
+from common import QUIET, Result, p99, postgres_base_url, report
 from processes import STEP_TIMEOUT, _answer, _processes, _serve
 
 from profilestore import Engine, ProfileStore, Settings
@@ -542,10 +542,7 @@ def main(argv: list[str] | None = None) -> int:
               " PROFILESTORE_TEST_POSTGRES_URL) to a reachable server")
     with tempfile.TemporaryDirectory(prefix="profilestore-loop-lag-") as name:
         results = loop_lag(Path(name), args.quick, args.stacks)
-    if args.quick:
-        for result in results:
-            result.target += " (quick run: not judged)"
-    print_table(results)
+    report(results, args.quick)
     print(f"{time.perf_counter() - started:.1f} s")
     return 0
 

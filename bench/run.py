@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from common import Result, database, postgres_base_url, print_table
+from common import Result, database, postgres_base_url, report
 from loop_lag import loop_lag
 from processes import hand_over, messages
 from reads import point_in_time_read, session_start
@@ -62,10 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             with database("postgresql", folder, "messages") as (url, _):
                 results += messages(url, per_sender=int(200 * scale))
             results += realistic_shapes(folder, args.quick, "postgresql")
-    if args.quick:  # small sizes: a smoke test of the code, not a measurement of the targets
-        for result in results:
-            result.target += " (quick run: not judged)"
-    print_table(results)
+    report(results, args.quick)
     args.out.write_text(json.dumps([asdict(r) for r in results], indent=2))
     return 0
 

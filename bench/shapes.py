@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from common import QUIET, Result, database, engine_settings, p99, postgres_base_url, print_table
+from common import QUIET, Result, database, engine_settings, p99, postgres_base_url, report
 from inventory import SEED, TEMPLATE, Edits, Players, check_equal, ms, p50, shape
 from saves import _label
 
@@ -317,10 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                   " PROFILESTORE_TEST_POSTGRES_URL) to a reachable server")
         else:
             results += realistic_shapes(Path(name), args.quick, "postgresql")
-    if args.quick:
-        for result in results:
-            result.target += " (quick run: not judged)"
-    print_table(results)
+    report(results, args.quick)
     print(f"{time.perf_counter() - started:.1f} s")
     return 0
 

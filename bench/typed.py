@@ -24,7 +24,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from common import QUIET, Result, database, engine_settings, p99, print_table
+from common import QUIET, Result, database, engine_settings, p99, report
 from inventory import SEED, UPDATE, Edit, Edits, Players, ms, p50, shape
 from inventory import item as item_dict
 from pydantic import BaseModel
@@ -186,10 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="profilestore-typed-") as name:
         results = typed_profiles(Path(name), args.quick)
-    if args.quick:
-        for result in results:
-            result.target += " (quick run: not judged)"
-    print_table(results)
+    report(results, args.quick)
     return 0
 
 
